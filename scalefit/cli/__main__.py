@@ -1,0 +1,5 @@
+import sys
+
+from scalefit.cli import main
+
+sys.exit(main())

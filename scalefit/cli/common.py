@@ -1,0 +1,68 @@
+"""Argument types and options shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from scalefit.data import UNIT_FACTORS, GainTable, load_gain_table
+
+
+def size_list(text: str) -> list[float]:
+    """``"14,70,405"`` → [14.0, 70.0, 405.0]; every size must be a positive number."""
+    try:
+        sizes = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sizes, got {text!r}") from None
+    if not sizes or any(not np.isfinite(s) or s <= 0 for s in sizes):
+        raise argparse.ArgumentTypeError(f"sizes must be positive numbers, got {text!r}")
+    return sizes
+
+
+def name_list(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def add_table_arguments(p: argparse.ArgumentParser) -> None:
+    """The gain-table input and how to read it."""
+    p.add_argument("table", help="gain table CSV (size, gain, se[, benchmark]) or accuracy table "
+                                 "(method, size, benchmark, accuracy, n_problems)")
+    g = p.add_argument_group("reading the table")
+    g.add_argument("--size-unit", choices=list(UNIT_FACTORS), default=None,
+                   help="unit of a size column whose name carries none (size_b, size_m, ... "
+                        "carry theirs); default B. Fits run in the table's unit")
+    g.add_argument("--treatment", default=None,
+                   help="accuracy tables: the method whose gain is measured (default OPSD)")
+    g.add_argument("--baseline", default=None,
+                   help="accuracy tables: the method it is measured against (default SFT)")
+    g.add_argument("--benchmark", default=None, metavar="NAME",
+                   help="fit one benchmark of the table; 'mean' fits the mean over benchmarks")
+    g.add_argument("--per-benchmark", action="store_true",
+                   help="fit each benchmark separately (the default when a table has several "
+                        "and no --benchmark is given)")
+    g.add_argument("--by", type=name_list, default=[], metavar="COL[,COL]",
+                   help="fit each level of these columns separately (e.g. richness)")
+
+
+def load_groups(args: argparse.Namespace) -> dict[str | None, GainTable]:
+    """The table(s) to fit: ``{None: table}`` for one fit, ``{label: table}`` for several."""
+    table = load_gain_table(args.table, size_unit=args.size_unit, treatment=args.treatment,
+                            baseline=args.baseline, by=tuple(args.by))
+    if args.benchmark is not None:
+        table = table.select(args.benchmark)
+    by = list(args.by)
+    if args.benchmark is None and table.benchmark is not None and (
+            args.per_benchmark or len(table.benchmarks) > 1):
+        by = ["benchmark"] + [c for c in by if c != "benchmark"]
+    if not by:
+        return {None: table}
+    return table.split(by)
+
+
+def default_sizes(table: GainTable) -> list[float]:
+    """The paper's 14, 70 and 405 B for tables in billions; else 2x, 10x and 100x the largest size."""
+    if table.size_unit == "B":
+        return [14.0, 70.0, 405.0]
+    top = float(table.size.max())
+    return [2 * top, 10 * top, 100 * top]

@@ -1,0 +1,1 @@
+"""Human-readable output: text tables (``text``) and paper figures (``figures``) from result objects."""
