@@ -153,7 +153,7 @@ class GainTable:
             raise DataError(f"{self.source}: no column {missing[0]!r} to group by; columns are "
                             f"{', '.join(frame.columns)}")
         groups = {}
-        for key, idx in frame.groupby(list(by), sort=False, dropna=False).groups.items():
+        for key, idx in frame.groupby(list(by), sort=False, dropna=False).indices.items():
             key = key if isinstance(key, tuple) else (key,)
             label = (str(key[0]) if len(by) == 1
                      else ",".join(f"{c}={v}" for c, v in zip(by, key)))
@@ -278,17 +278,16 @@ def gains_from_accuracies(frame: pd.DataFrame, treatment: str, baseline: str,
     work = pd.DataFrame({"method": methods, "size": frame[size_raw].str.strip(),
                          "benchmark": frame[bench].str.strip(), "acc": accuracy, "n": n})
     _check_duplicates(work[["method", "size", "benchmark"]], source, [])
-    t = work[work["method"] == treatment].set_index(["size", "benchmark"])
-    b = work[work["method"] == baseline].set_index(["size", "benchmark"])
-    both = t.join(b, lsuffix="_t", rsuffix="_b", how="inner")
+    both = pd.merge(work[work["method"] == treatment], work[work["method"] == baseline],
+                    on=["size", "benchmark"], suffixes=("_t", "_b"), how="inner")
     if both.empty:
         raise DataError(f"{source}: {treatment!r} and {baseline!r} share no (size, benchmark)")
     p_t, p_b = both["acc_t"] / 100.0, both["acc_b"] / 100.0
     se = 100.0 * np.sqrt(p_t * (1 - p_t) / both["n_t"] + p_b * (1 - p_b) / both["n_b"])
-    out = pd.DataFrame({size_raw: both.index.get_level_values("size"),
+    out = pd.DataFrame({size_raw: both["size"],
                         "gain": (both["acc_t"] - both["acc_b"]).to_numpy(),
                         "se": se.to_numpy(),
-                        "benchmark": both.index.get_level_values("benchmark"),
+                        "benchmark": both["benchmark"],
                         f"accuracy_{treatment}": both["acc_t"].to_numpy(),
                         f"accuracy_{baseline}": both["acc_b"].to_numpy(),
                         "n_problems": both["n_t"].to_numpy()})
