@@ -1,0 +1,104 @@
+"""Real scaling curves for backtests: a training table and held-out truths per curve.
+
+Readers for the public data in ``../shared/data/external/`` (never copied into the repository):
+
+- ``obsscaling_curves``: LLM families of the ObsScaling table with at least ``min_train`` sizes
+  ≤ ``max_train_size`` B and at least one larger; accuracy (pp) on each benchmark, with binomial
+  standard errors 100·sqrt(p(1−p)/n_items) from the benchmark's size (``BENCHMARK_ITEMS``).
+- ``learning_curves``: the 92 learning curves of Alabdulmohsin et al. (2022); fit on the rows
+  marked ``Training == 1``, score the others. The files give no standard errors: each curve's σ is
+  the residual scatter of its best-fitting law with unit weights (so that law has chi²/dof = 1),
+  the same σ for every point. Sizes are "seen examples" in millions.
+- ``holdout_curve``: any gain table with its ``k`` largest sizes held out (leave-future-out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalefit.data import GainTable
+
+# Items in the evaluation split each ObsScaling accuracy was computed on.
+BENCHMARK_ITEMS = {"MMLU": 14042, "ARC-C": 1172, "HellaSwag": 10042, "Winograd": 1267,
+                   "TruthfulQA": 817, "GSM8K": 1319, "HumanEval": 164}
+
+
+@dataclass
+class Curve:
+    """One backtest case: fit on ``train``, predict ``test_size``, compare with ``test_value``."""
+
+    name: str
+    train: GainTable
+    test_size: np.ndarray
+    test_value: np.ndarray
+    group: str = ""
+
+
+def holdout_curve(table: GainTable, k: int, name: str = "") -> Curve:
+    """Hold out the ``k`` largest distinct sizes of ``table`` (leave-future-out)."""
+    sizes = np.unique(table.size)
+    if not 1 <= k < len(sizes):
+        from scalefit.errors import ScalefitError
+
+        raise ScalefitError(f"{table.source}: cannot hold out {k} of {len(sizes)} distinct sizes")
+    cut = sizes[-k]
+    train = table.take(table.size < cut)
+    test = table.size >= cut
+    return Curve(name or table.source, train, table.size[test], table.gain[test])
+
+
+def obsscaling_curves(path: str | Path, benchmarks=("MMLU", "ARC-C", "HellaSwag"),
+                      max_train_size: float = 8.0, min_train: int = 3) -> list[Curve]:
+    """One curve per (family, benchmark): fit on sizes ≤ ``max_train_size`` B, predict larger."""
+    frame = pd.read_csv(path)
+    curves = []
+    for family, rows in frame.groupby("Model Family", sort=True):
+        size = rows["Model Size (B)"].to_numpy(float)
+        small, large = size <= max_train_size, size > max_train_size
+        if small.sum() < min_train or not large.any():
+            continue
+        for bench in benchmarks:
+            p = rows[bench].to_numpy(float)
+            order = np.argsort(size[small])
+            ps = p[small][order]
+            se = 100.0 * np.sqrt(ps * (1 - ps) / BENCHMARK_ITEMS[bench])
+            train = GainTable(size[small][order], 100.0 * ps, se, "B",
+                              source=f"obsscaling:{family}:{bench}")
+            curves.append(Curve(f"{family} / {bench}", train, size[large], 100.0 * p[large],
+                                group=family))
+    return curves
+
+
+def _residual_sigma(x: np.ndarray, y: np.ndarray) -> float:
+    from scalefit.average import fit_laws
+
+    fit = fit_laws(GainTable(x, y, np.ones_like(y), "M"))
+    ratios = [f.chi2 / (len(x) - f.k) for f in fit.fits.values()
+              if f.converged and len(x) > f.k]
+    return float(np.sqrt(max(min(ratios), 1e-12)))
+
+
+def learning_curves(paths) -> list[Curve]:
+    """One curve per (domain, task, model) of the given revisiting-benchmark CSV files."""
+    frame = pd.concat([pd.read_csv(p) for p in paths]).drop_duplicates()
+    curves = []
+    for (domain, task, model), rows in frame.groupby(["Domain", "Task", "Model"], sort=True):
+        rows = (rows.groupby("Seen Examples", as_index=False)
+                .agg(loss=("Loss", "mean"), training=("Training", "max"))
+                .sort_values("Seen Examples"))
+        train, test = rows[rows.training == 1], rows[rows.training == 0]
+        if len(train) < 3 or test.empty:
+            continue
+        x = train["Seen Examples"].to_numpy(float) / 1e6
+        y = train["loss"].to_numpy(float)
+        sigma = _residual_sigma(x, y)
+        table = GainTable(x, y, np.full_like(y, sigma), "M",
+                          source=f"learning:{domain}:{task}:{model}")
+        curves.append(Curve(f"{domain} / {task} / {model}", table,
+                            test["Seen Examples"].to_numpy(float) / 1e6, test["loss"].to_numpy(float),
+                            group=domain))
+    return curves
