@@ -6,6 +6,8 @@ backtests, the synthetic validation and the CLI score and offer the same set:
 
 ``paper``         AIC weights, normal with the total variance of seed 000 eq. 9 (within + between).
 ``aicc``, ``bic`` the same with AICc or BIC weights.
+``student``       the paper's mean and eq. 9 scale with Student-t tails, ν = n − 2 (heavier tails
+                  alone, without a model-structure term).
 ``pseudo_bma``    weights ∝ exp(Σ log predictive density of leave-future-out points) per law.
 ``stacking``      weights maximising the leave-future-out log score of the mixture.
 ``lfo``           the paper's mean and eq. 9 variance plus a *model-structure* term (τ·d)², with
@@ -153,6 +155,15 @@ def criterion_method(criterion: str) -> Callable[[GainTable, np.ndarray], Predic
     return method
 
 
+def student(table, sizes):
+    """AIC weights, eq. 9 scale, Student-t with ν = n − 2 degrees of freedom."""
+    fit = _fit(table, "aic")
+    pred = fit.predict(sizes)
+    df = float(max(len(table) - 2, 1))
+    return Predictive(pred.sizes, pred.mean, pred.sd, np.full(len(pred.sizes), df), "student",
+                      list(fit.notes))
+
+
 def _lfo_law_logdens(errors: LFOErrors) -> np.ndarray:
     """log N(y_i; law mean, law SD) per law (rows) and LFO point (columns); −inf where skipped."""
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -246,6 +257,7 @@ METHODS: dict[str, Callable[[GainTable, np.ndarray], Predictive]] = {
     "paper": criterion_method("aic"),
     "aicc": criterion_method("aicc"),
     "bic": criterion_method("bic"),
+    "student": student,
     "pseudo_bma": pseudo_bma,
     "stacking": stacking,
     "lfo": structure_method("aic"),
