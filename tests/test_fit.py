@@ -128,3 +128,25 @@ def test_parameter_at_bound_is_flagged():
     fit = fit_law("power", x, 0.001 * x**6, np.full(4, 0.01))
     assert fit.converged and "b" in fit.at_bound
     assert any("bound" in note for note in fit.notes)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_tables_never_raise(seed):
+    """Random tables (2-8 points, any sign, SEs over three decades, sizes over nine) fit without
+    raising or warning; weights sum to 1 and the average is finite."""
+    import warnings
+
+    rng = np.random.default_rng(seed)
+    for _ in range(8):
+        n = int(rng.integers(2, 9))
+        x = np.sort(rng.choice(np.geomspace(10 ** rng.uniform(-3, 2), 10 ** rng.uniform(2, 6), 50),
+                               n, replace=False))
+        y = [rng.normal(0, 5, n), np.cumsum(rng.uniform(-1, 3, n)), 100 * rng.uniform(0, 1, n)][
+            int(rng.integers(3))]
+        se = rng.uniform(0.01, 3, n) * 10 ** rng.uniform(-2, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            result = fit_laws(GainTable(x, y, se))
+            pred = result.predict([10 * x.max()])
+        assert np.isclose(sum(result.weights.values()), 1.0)
+        assert np.isfinite(pred.mean).all() and np.isfinite(pred.sd).all()
