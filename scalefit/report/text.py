@@ -74,3 +74,281 @@ def format_predictions(fit: AveragedFit, pred: AveragedPrediction) -> str:
 def format_fit(fit: AveragedFit, sizes, title: str | None = None) -> str:
     pred = fit.predict(sizes)
     return "\n\n".join([format_header(fit, title), format_laws(fit), format_predictions(fit, pred)])
+
+
+def _interval(summary: dict) -> str:
+    lo, hi = summary["ci95"]
+    return f"{fmt(summary['mean'], 2)} [{fmt(lo, 2)}, {fmt(hi, 2)}]"
+
+
+def format_bootstrap(result) -> str:
+    """Bootstrap table (seed 000, section 2.5): each law's and the model-averaged mean and
+    percentile interval per size, with the replicates whose refit failed.
+
+    ``result`` is a ``scalefit.bootstrap.BootstrapResult``.
+    """
+    unit = result.size_unit
+    level = f"{100 * result.level:g}%"
+    failed = result.failed
+    header = ["bootstrap (pp)", "failed"] + [f"{s:g} {unit}: mean [{level} CI]"
+                                             for s in result.sizes]
+    rows = []
+    for name in result.laws:
+        if name in result.skipped:
+            rows.append([name, "skipped"] + ["–"] * len(result.sizes))
+            continue
+        rows.append([name, str(failed[name])] + [_interval(s) for s in result.law_summary(name)])
+    rows.append(["model average", str(failed["average"])] +
+                [_interval(s) for s in result.average_summary()])
+    retried = sum(result.retried.values())
+    title = (f"Parametric bootstrap: {result.n_replicates} replicates (noise scaled by each SE "
+             f"{'around the observed gains' if result.scheme == 'data' else 'around the fitted model average'}"
+             f"; seed {result.seed}), every law refitted and {result.criterion.upper()} weights "
+             f"recomputed per replicate; percentile intervals"
+             + (f"; {retried} refit(s) needed the scipy fallback" if retried else "")
+             + (f"; {result.seconds:.2f} s" if np.isfinite(result.seconds) else ""))
+    return title + "\n\n" + _table(header, rows)
+
+
+def format_mcmc(result) -> str:
+    """MCMC table: per law the convergence diagnostics (max R-hat, min bulk and tail ESS), its
+    mixture weight and the posterior mean [95% interval] per size; then the model average and
+    any convergence or LOO warnings. ``result`` is a ``scalefit.mcmc.MCMCResult``."""
+    unit = result.size_unit
+    header = (["MCMC (pp)", "steps", "R-hat", "ESS bulk", "ESS tail", "weight"]
+              + [f"{s:g} {unit}: mean [95% CI]" for s in result.sizes])
+    rows = []
+    for name, post in result.posteriors.items():
+        rows.append([name, str(post.n_steps), f"{post.rhat_max:.3f}", f"{post.ess_bulk_min:.0f}",
+                     f"{post.ess_tail_min:.0f}", fmt(result.weights.get(name, 0.0))]
+                    + [_interval(s) for s in result.law_predictions(name)])
+    rows.append(["model average", "", "", "", "", "1.000"]
+                + [_interval(s) for s in result.average_predictions()])
+    first = next(iter(result.posteriors.values()))
+    title = (f"MCMC posteriors (emcee, {first.n_walkers} walkers, first {first.n_burn} steps "
+             f"discarded, seed {result.seed}; uniform priors), model-averaged as a mixture with "
+             f"{result.weights_method} weights; converged = R-hat <= 1.01 and ESS >= 400")
+    lines = [title, "", _table(header, rows)]
+    lines += [f"  note: {n}" for n in result.notes]
+    return "\n".join(lines)
+
+
+# --- analyses: decomposition, synthetic validation, backtest, experiment design ----------------
+
+def format_decomposition(result, check: dict | None = None) -> str:
+    """The decomposition (seed 000, Table 2) with its identifiability diagnostics.
+
+    ``result`` is a ``scalefit.decompose.Decomposition``; ``check`` an optional
+    ``scalefit.decompose.paper_check`` dict, printed after it.
+    """
+    from scalefit.decompose import COMPONENTS, PARAMS
+
+    unit = result.size_unit
+    lines = [f"Gain decomposition (eq. 10-13): Δ = α N^β + γ (1 − e^(−N/N_char)) + δ ln(1 + η N), "
+             f"fitted by WLS ({result.n} points, 6 parameters, {result.n_starts} polished starts "
+             f"after a grid over β, N_char, η); sizes in {unit}, gains in pp", ""]
+    params = ", ".join(f"{p} = {fmt(v, 4)}" for p, v in zip(PARAMS, result.params))
+    lines.append(f"best fit: {params}; chi2 = {fmt(result.chi2, 4)}"
+                 + (f"  [at bound: {', '.join(result.at_bound)}]" if result.at_bound else ""))
+    lines.append("")
+    header = ["size", "dist. match", "dark know.", "regular.", "total", "observed",
+              "shares DM/DK/Reg"]
+    rows = []
+    for i, s in enumerate(result.sizes):
+        sh = result.shares[:, i]
+        rows.append([f"{s:g}"] + [fmt(result.components[j, i], 2) for j in range(3)]
+                    + [fmt(result.total[i], 2), fmt(result.observed[i], 2),
+                       " / ".join(f"{v:.2f}" if np.isfinite(v) else "–" for v in sh)])
+    lines.append(_table(header, rows))
+    lines.append("")
+    verdict = "IDENTIFIED" if result.identifiable else "NOT IDENTIFIED"
+    lines.append(f"identifiability: {verdict}")
+    lines += [f"  - {r}" for r in result.reasons]
+    sv = result.jacobian_singular_values
+    lines.append("  whitened Jacobian singular values: " + ", ".join(f"{v:.3g}" for v in sv))
+    alt = result.alternatives_frame()
+    if len(alt):
+        lines.append("")
+        lines.append(f"equally good fits (Δchi² ≤ 1), shares at {result.share_size:g} {unit}:")
+        key = [c for c in alt.columns if c.startswith("total_at_")][0]
+        rows = [[fmt(r["chi2"], 3)] + [f"{r[f'share_{c}']:.2f}" for c in COMPONENTS]
+                + [fmt(r[key], 1), ", ".join(f"{p} = {fmt(r[p], 3)}" for p in PARAMS)]
+                for _, r in alt.iterrows()]
+        lines.append(_table(["chi2", "DM", "DK", "Reg", f"total@{result.share_size:g}",
+                             "parameters"], rows, left=(5,)))
+    if result.profile is not None:
+        p = result.profile
+        lines.append("")
+        lines.append(f"profile likelihood of each share at {p.size:g} {unit} (Δchi² = min chi² "
+                     "with the share fixed − best chi²):")
+        picks = [0, len(p.share) // 4, len(p.share) // 2, 3 * len(p.share) // 4, len(p.share) - 1]
+        header = ["component"] + [f"share {p.share[k]:.2f}" for k in picks] + ["95% set"]
+        rows = [[c] + [f"{p.delta_chi2[j, k]:.2f}" for k in picks]
+                + [f"[{p.interval[c][0]:.2f}, {p.interval[c][1]:.2f}]"]
+                for j, c in enumerate(COMPONENTS)]
+        lines.append(_table(header, rows))
+    if result.posterior is not None:
+        post = result.posterior
+        k = int(np.argmin(np.abs(post.sizes - result.share_size)))
+        med, ci, pri = post.median(), post.interval(), post.interval(prior=True)
+        tot = post.total_interval()
+        lines.append("")
+        lines.append(f"posterior (emcee, {post.n_walkers} walkers × {post.n_steps} steps, max τ = "
+                     f"{np.max(post.tau):.0f}, {'converged' if post.converged else 'NOT converged'}"
+                     f"): shares at {post.sizes[k]:g} {unit}, median [95% interval] vs the prior's "
+                     "95% interval")
+        rows = [[c, f"{med[j, k]:.2f} [{ci[0, j, k]:.2f}, {ci[1, j, k]:.2f}]",
+                 f"[{pri[0, j, k]:.2f}, {pri[1, j, k]:.2f}]"] for j, c in enumerate(COMPONENTS)]
+        lines.append(_table(["component", "posterior", "prior"], rows))
+        lines.append(f"  total gain at {post.sizes[k]:g} {unit}: median {tot[1, k]:.1f} pp, 95% "
+                     f"interval [{tot[0, k]:.1f}, {tot[2, k]:.1f}]")
+    lines += [f"  note: {n}" for n in result.notes]
+    if check is not None:
+        lines += ["", format_paper_check(check)]
+    return "\n".join(lines)
+
+
+def format_paper_check(check: dict) -> str:
+    """The paper's decomposition (section 3.4, Table 2) against the data and itself."""
+    st = check["stated"]
+    t2 = check["table2"]
+    imp = check["implied"]
+    lines = [f"The paper's decomposition: stated β = {st['beta']}, N_char = {st['N_char']}, "
+             f"δ = {st['delta']}, η = {st['eta']}"]
+    rows = []
+    for i, r in t2.iterrows():
+        rows.append([f"{r['size']:g}", f"{r['distribution_match']:.2f}",
+                     f"{r['dark_knowledge']:.2f}", f"{r['regularization']:.2f}",
+                     f"{r['total']:.2f}", f"{imp['regularization_stated'][i]:.2f}",
+                     f"{imp['alpha_implied'][i]:.3f}", f"{imp['gamma_implied'][i]:.3f}",
+                     f"{imp['eta_implied_with_delta'][i]:.3f}"])
+    lines.append(_table(["size", "DM", "DK", "Reg", "total", "δ ln(1+ηN) stated",
+                         "α implied", "γ implied", "η implied (δ=3.08)"], rows))
+    both = check["table2_vs_observed"]
+    lines.append("  Table 2 totals vs observed: " + ", ".join(
+        f"{r['size']:g} B {r['total']:.2f} vs {r['observed']:.2f} ± {r['se']:.2f}"
+        for _, r in both.iterrows()) + f"  → chi² = {check['chi2_table2_totals']:.1f} on "
+        f"{len(both)} points")
+    tb = check["theta_stated_best_alpha_gamma"]
+    comp = check["components_stated_best_alpha_gamma"]
+    lines.append(f"  stated β, N_char, δ, η with the best α = {tb['alpha']:.3f}, γ = {tb['gamma']:.3f}: "
+                 f"chi² = {check['chi2_stated_params_best_alpha_gamma']:.4f}; components at 8 / 70 / "
+                 "405 B: DM " + " / ".join(f"{v:.2f}" for v in comp[0, 2:])
+                 + ", DK " + " / ".join(f"{v:.2f}" for v in comp[1, 2:])
+                 + ", Reg " + " / ".join(f"{v:.2f}" for v in comp[2, 2:])
+                 + ", total " + " / ".join(f"{v:.2f}" for v in comp[:, 2:].sum(axis=0)))
+    dm, reg = check["column_fit_distribution_match"], check["column_fit_regularization"]
+    lines.append(f"  Table 2's DM column is best fit by α = {dm['alpha']:.3f}, β = {dm['beta']:.3f} "
+                 f"(max residual {dm['max_abs_residual']:.2f}); its Reg column by δ = "
+                 f"{reg['delta']:.2f}, η = {reg['eta']:.2f} (max residual "
+                 f"{reg['max_abs_residual']:.2f}), not the stated δ = {st['delta']}, η = {st['eta']}")
+    return "\n".join(lines)
+
+
+def format_validation(result, per_size: bool = False) -> str:
+    """Figure 4 as two tables (regime × method): MAPE (%) and coverage of the ``level``
+    interval; averaged over the evaluation sizes, and per size with ``per_size``.
+    ``result`` is a ``scalefit.validate.ValidationResult``."""
+    unit = result.size_unit
+    sizes = ", ".join(f"{s:g}" for s in result.sizes)
+    train = ", ".join(f"{s:g}" for s in result.train_sizes)
+    lines = [f"Synthetic validation: {result.n_replicates} replicates per regime (seed "
+             f"{result.seed}), fits on {train} {unit} with noise at the observed SEs, scored at "
+             f"{sizes} {unit}"
+             + (f"; bootstrap {result.n_boot} resamples per replicate" if result.n_boot else "")
+             + (f"; {result.seconds:.1f} s" if np.isfinite(result.seconds) else "")]
+    lines.append("truths (each law's fit to the table): " + "; ".join(
+        f"{r} " + ", ".join(f"{s:g} {unit} = {v:.1f}" for s, v in zip(result.sizes,
+                                                                     result.truth[g]))
+        for g, r in enumerate(result.regimes)))
+    level = f"{100 * result.level:.4g}%"
+    blocks = [("MAPE (%)", "mape", lambda v: fmt(v, 1)),
+              (f"coverage of the {level} interval (nominal {result.level:.3f})", "coverage",
+               lambda v: fmt(v, 2))]
+    for title, metric, f in blocks:
+        targets = [None] + (list(result.sizes) if per_size else [])
+        for size in targets:
+            h = result.heatmap(metric, size)
+            where = "averaged over sizes" if size is None else f"at {size:g} {unit}"
+            lines += ["", f"{title}, {where}:"]
+            rows = [[regime] + [f(v) for v in h.loc[regime]] for regime in h.index]
+            lines.append(_table(["truth \\ method"] + list(h.columns), rows))
+    failed = result.failed
+    if failed.any():
+        lines.append("")
+        lines.append("replicates without a prediction: " + "; ".join(
+            f"{r}/{m}: {failed[g, i]}" for g, r in enumerate(result.regimes)
+            for i, m in enumerate(result.methods) if failed[g, i]))
+    n = result.n_replicates * len(result.sizes)
+    half = 2 * np.sqrt(result.level * (1 - result.level) / max(n, 1))
+    lines.append("")
+    lines.append(f"(coverage over {n} predictions per cell: ±{half:.3f} is a 2-SE binomial band "
+                 "around nominal for independent predictions; the sizes of one replicate are "
+                 "correlated, so the real band is wider)")
+    return "\n".join(lines)
+
+
+def format_backtest(result, points: bool = True) -> str:
+    """Leave-future-out backtest: per held-out point and method, then the per-method summary.
+    ``result`` is a ``scalefit.backtest.BacktestResult``."""
+    from scalefit.backtest import level_key
+
+    lines = [f"Leave-future-out backtest: {result.curves} curve(s)"
+             + (f", {result.holdout} largest size(s) held out" if result.holdout else "")]
+    lines += [f"  note: {n}" for n in result.notes]
+    keys = [level_key(v) for v in result.levels]
+    if points:
+        ok = result.points
+        header = ["curve", "method", "size", "truth", "mean", "error", "APE %"] + [
+            f"{k}% interval" for k in keys]
+        rows = []
+        for _, r in ok.iterrows():
+            if r["failed"]:
+                rows.append([str(r["curve"]), r["method"], "", "", "", "", "", r["failed"]]
+                            + [""] * (len(keys) - 1))
+                continue
+            rows.append([str(r["curve"]), r["method"], f"{r['size']:g}", fmt(r["truth"], 2),
+                         fmt(r["mean"], 2), fmt(r["error"], 2), fmt(r["ape"], 1)]
+                        + [f"[{fmt(r[f'lo{k}'], 2)}, {fmt(r[f'hi{k}'], 2)}]"
+                           + ("" if r[f"in{k}"] else " miss") for k in keys])
+        lines += ["", _table(header, rows, left=(0, 1))]
+    s = result.summary()
+    header = ["method", "points", "bias", "MAE", "MAPE %", "median APE %"] + [
+        f"cover {k}%" for k in keys]
+    rows = [[r["method"], str(r["points"]), fmt(r.get("bias"), 2), fmt(r.get("mae"), 2),
+             fmt(r.get("mape"), 1), fmt(r.get("median_ape"), 1)]
+            + [fmt(r.get(f"coverage{k}"), 2) for k in keys] for _, r in s.iterrows()]
+    lines += ["", "summary (error = truth − prediction, pp):", _table(header, rows)]
+    return "\n".join(lines)
+
+
+def format_design(result) -> str:
+    """Next-experiment design (seed 000, section 2.4): both criteria per candidate, ranked.
+    ``result`` is a ``scalefit.design.DesignResult``."""
+    unit = result.size_unit
+    f = result.to_frame()
+    lines = [f"Next experiment: which size to measure to shrink the model-averaged uncertainty at "
+             f"{result.target:g} {unit} (now {result.current_mean:.2f} ± "
+             f"{np.sqrt(result.current_var):.2f} pp, eq. 9), one new point with SE "
+             f"{result.new_se:g} pp; cost {result.cost_label}",
+             f"  {result.notes[0]}; seed {result.seed}"]
+    order = np.argsort(-result.scores(), kind="stable")
+    header = ["size", "cost", "exp. SD after", "reduction (pp²)", "± MC SE", "fraction",
+              "per cost", "eq. 14 info", "normalized", "rank red.", "rank /cost", "rank eq.14"]
+    rows = []
+    for j in order:
+        r = f.iloc[j]
+        rows.append([f"{r['size']:g}", f"{r['cost']:.4g}", fmt(r["expected_sd"], 2),
+                     fmt(r["reduction"], 2), fmt(r["reduction_se"], 2),
+                     f"{r['reduction_fraction']:.3f}", fmt(r["reduction_per_cost"], 3),
+                     fmt(r["info_value"], 2), f"{r['info_normalized']:.3f}",
+                     str(int(r["rank_reduction"])), str(int(r["rank_reduction_per_cost"])),
+                     str(int(r["rank_info_value"]))])
+    lines += ["", f"ranked by {result.criterion}:", _table(header, rows)]
+    lines.append("")
+    lines.append("best: " + "; ".join(f"{c} → {result.ranking(c)[0]:g} {unit}"
+                                      for c in ("reduction", "reduction_per_cost", "info_value")))
+    lines.append("(eq. 14 is the laws' weighted disagreement at the candidate: it grows with size, "
+                 "so its argmax is the largest candidate)")
+    lines += [f"  note: {n}" for n in result.notes[1:]]
+    return "\n".join(lines)

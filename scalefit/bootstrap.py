@@ -1,0 +1,767 @@
+"""A fast parametric bootstrap (seed 000, section 2.5 and section 3.6) and the batched refit behind it.
+
+The paper's bootstrap: draw ``R`` resamples of the observed gains by adding Gaussian noise scaled
+by each point's standard error, refit every law (eq. 1-5) to every resample by weighted least
+squares (eq. 6), recompute the Akaike weights per resample (eq. 7) and form the model-averaged
+prediction per resample (eq. 8); percentiles of the ``R`` predictions are the confidence interval.
+
+Two layers, usable on their own:
+
+``fit_law_batch(law, sizes, Y, se)``
+    Refits one law to ``R`` data vectors at once (rows of ``Y``, shape ``(R, n)``), vectorised
+    across replicates: no optimiser call per replicate. It is the engine of the bootstrap, the
+    synthetic validation (many simulated tables) and the next-experiment design (simulate a new
+    point, refit every law), and works for any law in ``scalefit.laws.LAWS`` and any table:
+
+    - *Linear laws* (logarithmic, sqrt-log): exact closed-form weighted least squares, one
+      pseudo-inverse for all replicates.
+    - *Laws of the form a · g(N; φ)* with an unbounded amplitude ``a`` and one to three bounded
+      nonlinear parameters φ (power, saturating, sigmoid; detected numerically, so a new law of
+      this form is picked up): variable projection. For every point of a dense grid over φ (161
+      points in 1-D, 31² in 2-D, geometric where a range spans decades) the optimal ``a`` and the
+      profiled chi² are closed-form, so chi² on the whole grid for all replicates is one matrix
+      product. The ``n_candidates`` lowest grid-local minima of each replicate, and the warm
+      start, are polished (those starting within ``margin`` chi² of the replicate's best start)
+      by a batched, bound-constrained Levenberg–Marquardt with ``a`` eliminated (Kaufman's
+      variable-projection Jacobian, built from the law's analytic Jacobian), batched k×k solves
+      and an active set at the bounds. The lowest chi² wins. The grid makes the refit global:
+      on the paper table it finds an optimum at least as low as scipy's multi-start fit on every
+      replicate.
+    - *Any other law*: the same batched Levenberg–Marquardt (without elimination) from the warm
+      start and the law's own starting points.
+
+    A candidate has converged when its Gauss–Newton decrement (the chi² reduction a full
+    Gauss–Newton step would still bring: the squared distance to the optimum in standard-deviation
+    units) is at most ``tol`` · (1 + chi²), default ``tol`` = 1e-12 (parameters within 1e-6 SD of
+    the optimum; most replicates end near 1e-20), or when the residual is orthogonal to every
+    free column of the Jacobian to 1e-10 (MINPACK's ``gtol`` test, for optima at the edge of
+    floating-point resolution). A replicate whose best candidate has not converged is refitted
+    with scipy's ``least_squares`` from the candidates, then with ``scalefit.fit.fit_law``, and
+    flagged ``retried``; if that fails too it is flagged in ``converged`` and counted, never
+    dropped silently.
+
+``bootstrap(table, sizes, ...)``
+    The paper's bootstrap on top of it; ``bootstrap_replicates`` does the same for replicate data
+    the caller supplies.
+
+Resampling schemes. ``scheme="data"`` (default) adds noise to the *observed* gains, as the paper
+does (section 2.5); it reproduces the paper's interval, and each law's replicate fits are centred
+on that law's own fit (exactly so for the linear laws: θ̂(y + ε) = θ̂(y) + Hε). ``scheme="fitted"``
+is the textbook parametric bootstrap: noise is added to the model-averaged fitted curve (eq. 8 at
+the observed sizes). For a linear law alone the two give the same spread (nearly the same for a
+nonlinear one); with model averaging they differ by where the replicates are centred, a measure
+of how much the interval depends on that choice (docs/uncertainty.md gives the numbers).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from scalefit.average import AveragedFit, akaike_weights, model_average, size_key
+from scalefit.data import GainTable
+from scalefit.errors import ScalefitError
+from scalefit.fit import OK, SKIPPED, fit_law, information_criteria
+from scalefit.laws import LAWS, Law
+from scalefit.progress import progress
+
+SCHEMES = ("data", "fitted")
+
+# Grid points per nonlinear parameter for variable projection, by number of such parameters.
+_GRID_POINTS = {1: 161, 2: 31, 3: 13}
+
+
+# --- the batched fit --------------------------------------------------------------------------
+
+@dataclass
+class BatchFit:
+    """One law refitted to ``R`` data vectors at ``sizes`` (table unit).
+
+    ``theta`` (R, k), ``chi2`` (R,), ``converged`` (R,) bool, ``cov`` (R, k, k) = (JᵀJ)⁻¹ of the
+    whitened Jacobian at each optimum (as ``FitResult.cov``), ``at_bound`` (R, k) bool and
+    ``retried`` (R,) bool (refitted by the scipy fallback). Rows that did not converge hold NaN.
+    ``status`` is "skipped" (every row NaN) when the table has fewer points than parameters.
+    """
+
+    law: str
+    sizes: np.ndarray
+    theta: np.ndarray
+    chi2: np.ndarray
+    converged: np.ndarray
+    cov: np.ndarray
+    at_bound: np.ndarray
+    retried: np.ndarray
+    status: str = OK
+    message: str = ""
+    law_spec: Law | None = field(default=None, repr=False)  # when the law is not registered
+
+    @property
+    def spec(self) -> Law:
+        return self.law_spec if self.law_spec is not None else LAWS[self.law]
+
+    @property
+    def k(self) -> int:
+        return self.spec.k
+
+    @property
+    def n(self) -> int:
+        return len(self.sizes)
+
+    @property
+    def n_replicates(self) -> int:
+        return len(self.chi2)
+
+    @property
+    def n_failed(self) -> int:
+        """Replicates without a converged fit (all of them when the law was skipped)."""
+        return int(np.sum(~self.converged))
+
+    @property
+    def n_retried(self) -> int:
+        return int(np.sum(self.retried))
+
+    def criteria(self) -> dict[str, np.ndarray]:
+        """AIC, AICc and BIC per replicate (seed 000, eq. 6); NaN where the fit failed."""
+        crit = information_criteria(self.chi2, self.k, self.n)
+        return {key: np.where(self.converged, v, np.nan) for key, v in crit.items()}
+
+    def predict(self, sizes) -> np.ndarray:
+        """The refitted law at ``sizes``: (R, len(sizes)), NaN rows where the fit failed."""
+        sizes = np.atleast_1d(np.asarray(sizes, float))
+        with np.errstate(all="ignore"):
+            out = self.spec.value(self.theta, sizes)
+        return np.where(self.converged[:, None], out, np.nan)
+
+    def predict_sd(self, sizes) -> np.ndarray:
+        """Delta-method SD per replicate, sqrt(g Σ gᵀ) (the within-model term of eq. 9)."""
+        sizes = np.atleast_1d(np.asarray(sizes, float))
+        with np.errstate(all="ignore"):
+            g = self.spec.jacobian(self.theta, sizes)
+            var = np.einsum("rmk,rkl,rml->rm", g, self.cov, g)
+        return np.where(self.converged[:, None], np.sqrt(np.clip(var, 0.0, None)), np.nan)
+
+    def to_dict(self) -> dict:
+        return {"law": self.law, "status": self.status, "message": self.message,
+                "replicates": self.n_replicates, "failed": self.n_failed,
+                "retried": self.n_retried}
+
+
+def _amplitude_form(law: Law, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
+    """Whether ``law`` is a · g(N; φ) with ``a`` (parameter 0) unbounded and φ in finite bounds.
+
+    Checked numerically (value linear and homogeneous in ``a`` at a few φ inside the bounds), so a
+    new law of this form gets variable projection without saying so.
+    """
+    if law.linear or law.k - 1 not in _GRID_POINTS or np.isfinite(lo[0]) or np.isfinite(hi[0]):
+        return False
+    if not (np.all(np.isfinite(lo[1:])) and np.all(np.isfinite(hi[1:]))):
+        return False
+    probes = lo[1:] + np.array([[0.21], [0.5], [0.83]]) * (hi[1:] - lo[1:])
+    with np.errstate(all="ignore"):
+        one = law.value(np.column_stack([np.ones(3), probes]), x)
+        three = law.value(np.column_stack([np.full(3, 3.0), probes]), x)
+        zero = law.value(np.column_stack([np.zeros(3), probes]), x)
+    return bool(np.all(np.isfinite(one)) and np.allclose(three, 3.0 * one, rtol=1e-12, atol=0)
+                and np.all(zero == 0.0))
+
+
+def _axis_grid(lo: float, hi: float, m: int) -> np.ndarray:
+    """Grid over one bounded nonlinear parameter: geometric when the range spans decades."""
+    if lo > 0 and hi / lo > 20:
+        return np.geomspace(lo, hi, m)
+    if lo == 0 and hi > 0:
+        return np.concatenate([[0.0], np.geomspace(hi * 1e-3, hi, m - 1)])
+    return np.linspace(lo, hi, m)
+
+
+def _grid_candidates(law: Law, x: np.ndarray, Y: np.ndarray, iw: np.ndarray, lo: np.ndarray,
+                     hi: np.ndarray, n_keep: int) -> np.ndarray:
+    """Variable projection on a grid: the ``n_keep`` best grid-local minima per replicate.
+
+    For fixed φ the optimal amplitude is a = Σ w g y / Σ w g² and chi² = Σ w y² − (Σ w g y)² / Σ w g²,
+    so chi² over the grid for every replicate is a matrix product. Returns (R, n_keep, k); rows of
+    NaN where a replicate has fewer grid-local minima.
+    """
+    d = law.k - 1
+    m = _GRID_POINTS[d]
+    axes = [_axis_grid(lo[j + 1], hi[j + 1], m) for j in range(d)]
+    mesh = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, d)  # (P, d)
+    with np.errstate(all="ignore"):
+        G = law.value(np.column_stack([np.ones(len(mesh)), mesh]), x)  # (P, n), a = 1
+    w = iw**2  # (R, n)
+    with np.errstate(all="ignore"):
+        num = (Y * w) @ G.T if _shared(iw) else np.einsum("rn,pn->rp", Y * w, G)
+        den = (G**2) @ w[0] if _shared(iw) else np.einsum("pn,rn->rp", G**2, w)
+        chi2 = np.sum(w * Y**2, axis=1, keepdims=True) - num**2 / den
+    chi2[~np.isfinite(chi2) | ~(np.broadcast_to(den, chi2.shape) > 0)] = np.inf
+    R = len(Y)
+    cube = chi2.reshape((R,) + (m,) * d)
+    local = np.isfinite(cube)
+    for ax in range(1, d + 1):  # no lower neighbour along any grid axis
+        head = [slice(None)] * (d + 1)
+        tail = [slice(None)] * (d + 1)
+        head[ax], tail[ax] = slice(0, m - 1), slice(1, m)
+        head, tail = tuple(head), tuple(tail)
+        local[tail] &= cube[tail] <= cube[head]
+        local[head] &= cube[head] <= cube[tail]
+    score = np.where(local.reshape(R, -1), chi2, np.inf)
+    rows = np.arange(R)
+    idx = np.empty((R, n_keep), dtype=int)
+    chosen = np.empty((R, n_keep))
+    for j in range(n_keep):  # the n_keep lowest local minima, best first
+        idx[:, j] = np.argmin(score, axis=1)
+        chosen[:, j] = score[rows, idx[:, j]]
+        score[rows, idx[:, j]] = np.inf
+    a = np.take_along_axis(num, idx, axis=1) / (den[idx] if _shared(iw)
+                                                 else np.take_along_axis(den, idx, axis=1))
+    theta = np.concatenate([a[..., None], mesh[idx]], axis=-1)
+    return np.where(np.isfinite(chosen)[..., None], theta, np.nan)
+
+
+def _shared(iw: np.ndarray) -> bool:
+    """True when every replicate has the same weights (broadcast row)."""
+    return iw.shape[0] == 1
+
+
+def _solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Batched solve of small k×k systems; a pseudo-inverse for the singular ones."""
+    try:
+        return np.linalg.solve(A, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return np.einsum("mkl,ml->mk", np.linalg.pinv(A), b)
+
+
+def _project_amplitude(law, x, Y, iw, theta):
+    """Set the amplitude (parameter 0) of each row to its weighted least-squares optimum given
+    the other parameters: a = Σ w g y / Σ w g², g = f(N; 1, φ) (variable projection)."""
+    unit = theta.copy()
+    unit[:, 0] = 1.0
+    with np.errstate(all="ignore"):
+        g = law.value(unit, x) * iw
+        a = np.sum(g * Y * iw, axis=-1) / np.sum(g * g, axis=-1)
+    theta[:, 0] = a
+    return theta
+
+
+def _gn_terms(law, x, Y, iw, theta, lo, hi, project):
+    """Whitened residuals' chi², the free-parameter gradient Jᵀr and Gauss–Newton matrix JᵀJ.
+
+    With ``project`` the amplitude is eliminated (Kaufman's variable-projection Jacobian: the
+    other columns with their component along ∂f/∂a removed) and its row and column are zero.
+    Parameters at a bound whose descent direction points outside are held fixed (active set).
+    """
+    with np.errstate(all="ignore"):
+        r = (Y - law.value(theta, x)) * iw
+        J = law.jacobian(theta, x) * iw[..., None]
+        if project:
+            g0 = J[:, :, :1]
+            coef = (np.swapaxes(J, 1, 2) @ g0)[..., 0] / np.sum(g0[..., 0] ** 2, axis=1)[:, None]
+            J = J - g0 * coef[:, None, :]
+            J[:, :, 0] = 0.0
+    chi2 = np.sum(r**2, axis=-1)
+    col = np.sqrt(np.sum(J**2, axis=1))  # (M, k) column norms
+    Jt = np.swapaxes(J, 1, 2)
+    g = (Jt @ r[..., None])[..., 0]  # −½ ∂chi²/∂θ
+    H = Jt @ J
+    fixed = ((theta <= lo) & (g < 0)) | ((theta >= hi) & (g > 0))
+    if project:
+        fixed[:, 0] = True
+    free = ~fixed
+    g = np.where(free, g, 0.0)
+    H = np.where(free[:, :, None] & free[:, None, :], H, 0.0)
+    diag = np.einsum("mkk->mk", H)
+    scale = np.where(free, np.maximum(diag, 1e-30 + 1e-14 * diag.max(axis=1, keepdims=True)),
+                     1.0)
+    base = H + (~free)[:, :, None] * np.eye(theta.shape[1])  # fixed: identity row, zero gradient
+    with np.errstate(all="ignore"):
+        gn = _solve(base + 1e-13 * scale[:, :, None] * np.eye(theta.shape[1]), g)
+        dec = np.sum(g * gn, axis=1)  # Gauss–Newton decrement: chi² a full step would remove
+        # MINPACK's gtol test: the largest cosine between the residual and a free column of J.
+        cos = np.max(np.where(free, np.abs(g) / (col * np.sqrt(chi2)[:, None] + 1e-300), 0.0),
+                     axis=1)
+    return chi2, g, base, scale, gn, dec, cos
+
+
+def _lm(law: Law, x, Y, iw, theta, lo, hi, *, tol: float, max_iter: int, project: bool = False,
+        gtol: float = 1e-10):
+    """Batched bound-constrained Levenberg–Marquardt; every row is its own problem.
+
+    Near the optimum (decrement < 1e-10) it takes plain Gauss–Newton steps, accepted within
+    chi²'s rounding, down to the floating-point floor; a rejected one sends the row back to
+    damped steps. Returns theta (M, k), chi² (M,), the final Gauss–Newton decrement (M,) and the
+    converged flag (decrement ≤ tol · (1 + chi²), or the ``gtol`` cosine test).
+    """
+    M, k = theta.shape
+    eye = np.eye(k)
+    theta = np.clip(theta, lo, hi)
+    if project:
+        theta = _project_amplitude(law, x, Y, iw, theta)
+    lam = np.full(M, 1e-3)
+    allow_polish = np.ones(M, bool)
+    done = ~np.all(np.isfinite(theta), axis=1)
+    for _ in range(max_iter):
+        act = np.flatnonzero(~done)
+        if act.size == 0:
+            break
+        th = theta[act]
+        Ya, iwa = Y[act], (iw[act] if iw.shape[0] == M else iw)
+        c0, g, base, scale, gn, dec, cos = _gn_terms(law, x, Ya, iwa, th, lo, hi, project)
+        polish = allow_polish[act] & np.isfinite(dec) & (dec < 1e-10 * (1.0 + c0))
+        with np.errstate(all="ignore"):
+            damped = _solve(base + lam[act, None, None] * scale[:, :, None] * eye, g)
+            step = np.where(polish[:, None], gn, damped)
+            new = np.clip(th + step, lo, hi)
+            if project:
+                new = _project_amplitude(law, x, Ya, iwa, new)
+            c1 = np.sum(((Ya - law.value(new, x)) * iwa) ** 2, axis=-1)
+        slack = np.where(polish, 1e-12 * (1.0 + c0), 0.0)
+        better = np.isfinite(c1) & (c1 <= c0 + slack) & np.all(np.isfinite(new), axis=1)
+        theta[act[better]] = new[better]
+        # A rejected Gauss–Newton polish step means the quadratic model is not yet good enough:
+        # go back to damped steps for that row (keeping its damping) instead of stopping.
+        stalled = polish & ~better
+        allow_polish[act[stalled]] = False
+        lam[act] = np.where(better, np.maximum(lam[act] / 10.0, 1e-15),
+                            np.where(stalled, lam[act], lam[act] * 10.0))
+        converged = (np.isfinite(dec) & (dec <= tol * (1.0 + c0))) | (cos <= gtol)
+        done[act] = (~np.isfinite(c0) | (dec <= 1e-2 * tol * (1.0 + c0)) | (lam[act] > 1e16)
+                     | (stalled & converged))
+    chi2, *_, dec, cos = _gn_terms(law, x, Y, iw, theta, lo, hi, project)
+    ok = (np.isfinite(chi2) & np.isfinite(dec) & ((dec <= tol * (1.0 + chi2)) | (cos <= gtol))
+          & np.all(np.isfinite(theta), axis=1))
+    return theta, chi2, dec, ok
+
+
+def _covariance(law: Law, x, iw, theta) -> np.ndarray:
+    """(JᵀJ)⁻¹ per row of the whitened Jacobian; a pseudo-inverse where it is near-singular
+    (condition number > 1e12), as ``scalefit.fit`` does."""
+    with np.errstate(all="ignore"):
+        J = law.jacobian(theta, x) * iw[..., None]
+        H = np.swapaxes(J, 1, 2) @ J
+    cov = np.full_like(H, np.nan)
+    good = np.all(np.isfinite(H), axis=(1, 2))
+    if good.any():
+        Hg = H[good]
+        cond = np.linalg.cond(Hg)
+        inv = np.empty_like(Hg)
+        regular = cond <= 1e12
+        if regular.any():
+            inv[regular] = np.linalg.inv(Hg[regular])
+        if (~regular).any():
+            inv[~regular] = np.linalg.pinv(Hg[~regular])
+        cov[good] = inv
+    return cov
+
+
+def _scipy_refit(law: Law, x, y, se, starts, lo, hi):
+    """The fallback for one replicate: scipy's bounded trust-region least squares (as
+    ``scalefit.fit.fit_law``) from the batched candidates, then from the law's own starts.
+    Returns (theta, chi², cov, at_bound) or None."""
+    from scipy.optimize import least_squares
+
+    def resid(theta):
+        return (y - law.value(theta, x)) / se
+
+    def jac(theta):
+        return -law.jacobian(theta, x) / se[:, None]
+
+    span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
+    best = None
+    for x0 in np.clip(starts, lo + 1e-9 * span, hi - 1e-9 * span):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            try:
+                r = least_squares(resid, x0, jac=jac, bounds=(lo, hi), method="trf",
+                                  x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12,
+                                  max_nfev=2000)
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+        if r.status > 0 and np.isfinite(r.cost) and (best is None or r.cost < best.cost):
+            best = r
+    if best is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = fit_law(law, x, y, se)
+        if not res.converged:
+            return None
+        return (res.params, res.chi2, res.cov,
+                np.array([p in res.at_bound for p in law.params]))
+    cov = _covariance(law, x, (1.0 / se)[None], best.x[None])[0]
+    return best.x, 2.0 * best.cost, cov, best.active_mask != 0
+
+
+def fit_law_batch(law: Law | str, sizes, Y, se, start=None, *, y_ref=None, retry: bool = True,
+                  n_candidates: int = 3, margin: float = 1.0, tol: float = 1e-12, max_iter: int = 200,
+                  chunk: int = 2048) -> BatchFit:
+    """Refit ``law`` to every row of ``Y`` (R, n) at ``sizes`` (n,) with SEs ``se``.
+
+    ``se`` is (n,) (shared) or (R, n). ``start`` is an optional warm start, (k,) or (R, k) (for
+    example the original fit's parameters); it is polished alongside the grid candidates. The
+    law's bounds (and, for laws without the amplitude form, its starting points) are computed once
+    from ``y_ref`` (default: the mean of the rows); the registered laws' bounds depend on the sizes
+    only. ``retry`` refits non-converged rows with ``scalefit.fit.fit_law`` (scipy, several
+    starts). Rows are processed ``chunk`` at a time to bound memory. See the module docstring for
+    the method and the convergence criterion ``tol``.
+    """
+    law = LAWS[law] if isinstance(law, str) else law
+    x = np.asarray(sizes, dtype=float)
+    Y = np.atleast_2d(np.asarray(Y, dtype=float))
+    R, n = Y.shape
+    if n != len(x):
+        raise ScalefitError(f"Y has {n} columns but there are {len(x)} sizes")
+    se = np.asarray(se, dtype=float)
+    iw_all = 1.0 / np.broadcast_to(se, (R, n)) if se.ndim == 2 else (1.0 / se)[None, :]
+    k = law.k
+    nan_theta = np.full((R, k), np.nan)
+    empty = dict(theta=nan_theta, chi2=np.full(R, np.nan), converged=np.zeros(R, bool),
+                 cov=np.full((R, k, k), np.nan), at_bound=np.zeros((R, k), bool),
+                 retried=np.zeros(R, bool))
+    if n < k:
+        return BatchFit(law.name, x, status=SKIPPED,
+                        message=f"{n} point(s) for {k} parameters: too few to fit", law_spec=law,
+                        **empty)
+    out = {key: np.array(v, copy=True) for key, v in empty.items()}
+    y_ref = Y.mean(axis=0) if y_ref is None else np.asarray(y_ref, float)
+    se_ref = 1.0 / (iw_all[0] if _shared(iw_all) else iw_all.mean(axis=0))
+
+    if law.linear:
+        method = "closed-form weighted least squares"
+        X = law.jacobian(np.zeros(k), x)  # (n, k): the design does not depend on θ
+        if _shared(iw_all):
+            theta = (Y * iw_all) @ np.linalg.pinv(X * iw_all[0][:, None]).T
+        else:
+            theta = np.einsum("rkn,rn->rk", np.linalg.pinv(X[None] * iw_all[..., None]),
+                              Y * iw_all)
+        with np.errstate(all="ignore"):
+            chi2 = np.sum(((Y - law.value(theta, x)) * iw_all) ** 2, axis=1)
+        out.update(theta=theta, chi2=chi2,
+                   converged=np.isfinite(chi2) & np.all(np.isfinite(theta), axis=1),
+                   cov=_covariance(law, x, np.broadcast_to(iw_all, (R, n)), theta))
+    else:
+        lo, hi = (np.asarray(v, float) for v in law.bounds(x, y_ref))
+        projected = _amplitude_form(law, x, lo, hi)
+        method = ("variable projection on a grid + batched Levenberg-Marquardt" if projected
+                  else "batched Levenberg-Marquardt from the law's starts")
+        span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
+        fixed_starts = [] if projected else [np.clip(law.starts(x, y_ref, se_ref),
+                                                     lo + 1e-6 * span, hi - 1e-6 * span)]
+        warm = None if start is None else np.broadcast_to(np.asarray(start, float), (R, k))
+        retry_starts: dict[int, np.ndarray] = {}
+        for s0 in range(0, R, chunk):
+            rows = slice(s0, min(R, s0 + chunk))
+            Yc = Y[rows]
+            iwc = iw_all if _shared(iw_all) else iw_all[rows]
+            m = len(Yc)
+            cands = []
+            if projected:
+                cands.append(_grid_candidates(law, x, Yc, np.broadcast_to(iwc, (m, n))
+                                              if not _shared(iwc) else iwc, lo, hi, n_candidates))
+            for st in fixed_starts:
+                cands.append(np.broadcast_to(st, (m,) + st.shape))
+            if warm is not None:
+                cands.append(warm[rows][:, None, :])
+            cand = np.concatenate(cands, axis=1)  # (m, S, k)
+            S = cand.shape[1]
+            flat = cand.reshape(m * S, k).copy()
+            rep = np.repeat(np.arange(m), S)
+            valid = np.all(np.isfinite(flat), axis=1)
+            # Polish only candidates within ``margin`` of each replicate's best starting chi²:
+            # a basin whose start is worse by more than that is very unlikely to hold the optimum.
+            with np.errstate(all="ignore"):
+                flat = np.clip(flat, lo, hi)
+                iw_flat = iwc if _shared(iwc) else iwc[rep]
+                if projected:
+                    flat = _project_amplitude(law, x, Yc[rep], iw_flat, flat)
+                c_init = np.sum(((Yc[rep] - law.value(flat, x)) * iw_flat) ** 2, axis=1)
+            c_init = np.where(valid & np.isfinite(c_init), c_init, np.inf).reshape(m, S)
+            valid &= (c_init <= c_init.min(axis=1, keepdims=True) + margin).reshape(-1)
+            theta = np.full((m * S, k), np.nan)
+            chi2 = np.full(m * S, np.inf)
+            ok = np.zeros(m * S, bool)
+            if valid.any():
+                iw_rows = iwc if _shared(iwc) else iwc[rep[valid]]
+                th, c2, _, good = _lm(law, x, Yc[rep[valid]], iw_rows, flat[valid].copy(), lo, hi,
+                                      tol=tol, max_iter=max_iter, project=projected)
+                theta[valid], chi2[valid], ok[valid] = th, c2, good
+            # The lowest chi² over all candidates; if that candidate has not converged, the row
+            # is not converged (a worse converged local minimum is not taken instead).
+            score = np.where(np.isfinite(chi2), chi2, np.inf).reshape(m, S)
+            best = np.argmin(score, axis=1)
+            conv = np.isfinite(score[np.arange(m), best]) & ok.reshape(m, S)[np.arange(m), best]
+            th_all = theta.reshape(m, S, k)
+            for r in np.flatnonzero(~conv):  # keep the candidates for the scipy retry
+                retry_starts[s0 + r] = th_all[r][np.all(np.isfinite(th_all[r]), axis=1)]
+            th_best = th_all[np.arange(m), best]
+            th_best[~conv] = np.nan
+            out["theta"][rows] = th_best
+            out["chi2"][rows] = np.where(conv, score[np.arange(m), best], np.nan)
+            out["converged"][rows] = conv
+            with np.errstate(all="ignore"):
+                out["at_bound"][rows] = conv[:, None] & (
+                    (th_best <= lo + 1e-10 * span) | (th_best >= hi - 1e-10 * span))
+            out["cov"][rows] = _covariance(law, x, np.broadcast_to(iwc, (m, n)), th_best)
+
+    if retry and not law.linear:
+        for r in np.flatnonzero(~out["converged"]):
+            if not np.all(np.isfinite(Y[r])):
+                continue
+            se_r = 1.0 / (iw_all[0] if _shared(iw_all) else iw_all[r])
+            res = _scipy_refit(law, x, Y[r], se_r, retry_starts.get(r, np.empty((0, k))), lo, hi)
+            if res is not None:
+                out["theta"][r], out["chi2"][r], out["cov"][r], out["at_bound"][r] = res
+                out["converged"][r], out["retried"][r] = True, True
+    out["theta"][~out["converged"]] = np.nan
+    out["chi2"][~out["converged"]] = np.nan
+    return BatchFit(law.name, x, status=OK, message=method, law_spec=law, **out)
+
+
+def fit_laws_batch(sizes, Y, se, *, laws=None, starts: dict | None = None, y_ref=None,
+                   retry: bool = True, quiet: bool = True, desc: str = "refit") -> dict[str, BatchFit]:
+    """``fit_law_batch`` for each law (default every registered law) on the same replicates.
+
+    ``starts`` maps a law name to its warm start (e.g. ``{name: fit.params}``).
+    """
+    names = list(LAWS) if laws is None else list(laws)
+    unknown = [n for n in names if n not in LAWS]
+    if unknown:
+        raise ScalefitError(f"unknown law {unknown[0]!r}; choose from {', '.join(LAWS)}")
+    starts = starts or {}
+    fits = {}
+    for name in progress(names, desc=desc, quiet=quiet, unit="law"):
+        s = starts.get(name)
+        if s is not None and not np.all(np.isfinite(s)):
+            s = None
+        fits[name] = fit_law_batch(name, sizes, Y, se, s, y_ref=y_ref, retry=retry)
+    return fits
+
+
+@dataclass
+class BatchAverage:
+    """Per-replicate model average (seed 000, eq. 7-9) of batched fits at ``sizes``.
+
+    ``weights`` (R, L); ``law_mean``, ``law_sd`` (R, L, m); ``mean``, ``within_var``,
+    ``between_var`` (R, m). A law whose refit failed in a replicate has weight 0 there (the other
+    laws' weights are renormalised); a replicate where every law failed has NaN weights and mean.
+    """
+
+    sizes: np.ndarray
+    laws: tuple[str, ...]
+    weights: np.ndarray
+    law_mean: np.ndarray
+    law_sd: np.ndarray
+    mean: np.ndarray
+    within_var: np.ndarray
+    between_var: np.ndarray
+
+    @property
+    def sd(self) -> np.ndarray:
+        return np.sqrt(self.within_var + self.between_var)
+
+
+def average_batch(fits: dict[str, BatchFit], sizes, criterion: str = "aic",
+                  within: bool = True) -> BatchAverage:
+    """Weights from ``criterion`` per replicate and the model average of ``fits`` at ``sizes``.
+
+    ``within=False`` skips the delta-method SDs (the bootstrap does not need them).
+    """
+    sizes = np.atleast_1d(np.asarray(sizes, float))
+    names = tuple(fits)
+    scores = np.stack([fits[n].criteria()[criterion] for n in names], axis=1)  # (R, L)
+    with np.errstate(invalid="ignore"):
+        weights = akaike_weights(scores, axis=1)
+    means = np.stack([fits[n].predict(sizes) for n in names], axis=1)  # (R, L, m)
+    sds = (np.stack([fits[n].predict_sd(sizes) for n in names], axis=1) if within
+           else np.zeros_like(means))
+    with np.errstate(invalid="ignore"):
+        mean, w_var, b_var = model_average(np.nan_to_num(means), np.nan_to_num(sds),
+                                           np.nan_to_num(weights))
+    none = ~np.any(weights > 0, axis=1)
+    mean[none], w_var[none], b_var[none] = np.nan, np.nan, np.nan
+    return BatchAverage(sizes, names, weights, means, sds, mean, w_var, b_var)
+
+
+# --- the bootstrap ----------------------------------------------------------------------------
+
+def _percentile_summary(values: np.ndarray, level: float) -> dict:
+    """Mean, SD and the percentile interval of the finite values (NaN when there are none)."""
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return {"mean": np.nan, "sd": np.nan, "ci95": [np.nan, np.nan], "n": 0}
+    lo, hi = np.quantile(v, [0.5 - level / 2.0, 0.5 + level / 2.0])
+    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else np.nan,
+            "ci95": [float(lo), float(hi)], "n": int(v.size)}
+
+
+@dataclass
+class BootstrapResult:
+    """Parametric bootstrap of every law and of the model average at ``sizes`` (table unit).
+
+    ``predictions`` (R, L, m) per replicate and law (NaN where the refit failed), ``converged``
+    (R, L), ``weights`` (R, L) recomputed per replicate from ``criterion``, ``average`` (R, m) the
+    model-averaged prediction per replicate (eq. 8; NaN only if every law failed), ``chi2`` (R, L)
+    and ``params`` {law: (R, k)}. Intervals are percentile intervals of the finite replicates.
+    """
+
+    sizes: np.ndarray
+    laws: tuple[str, ...]
+    predictions: np.ndarray
+    converged: np.ndarray
+    weights: np.ndarray
+    average: np.ndarray
+    chi2: np.ndarray
+    params: dict[str, np.ndarray]
+    seed: int | None = None
+    scheme: str = "data"
+    criterion: str = "aic"
+    level: float = 0.95
+    size_unit: str = "B"
+    skipped: list[str] = field(default_factory=list)
+    retried: dict[str, int] = field(default_factory=dict)
+    seconds: float = np.nan
+
+    @property
+    def n_replicates(self) -> int:
+        return self.predictions.shape[0]
+
+    @property
+    def failed(self) -> dict[str, int]:
+        """Replicates whose refit failed, per law that was fitted (skipped laws are listed in
+        ``skipped``), and ``"average"``: replicates where every law failed."""
+        out = {name: int(np.sum(~self.converged[:, i])) for i, name in enumerate(self.laws)
+               if name not in self.skipped}
+        out["average"] = int(np.sum(~np.all(np.isfinite(self.average), axis=1)))
+        return out
+
+    def law_summary(self, name: str) -> list[dict]:
+        i = self.laws.index(name)
+        return [_percentile_summary(self.predictions[:, i, j], self.level)
+                for j in range(len(self.sizes))]
+
+    def average_summary(self) -> list[dict]:
+        return [_percentile_summary(self.average[:, j], self.level) for j in range(len(self.sizes))]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (model, size): mean, SD, interval, replicates used."""
+        rows = []
+        for name in list(self.laws) + ["average"]:
+            if name in self.skipped:
+                continue
+            summ = self.average_summary() if name == "average" else self.law_summary(name)
+            for size, s in zip(self.sizes, summ):
+                rows.append({"model": name, "size": size, "mean": s["mean"], "sd": s["sd"],
+                             "ci_low": s["ci95"][0], "ci_high": s["ci95"][1], "n": s["n"]})
+        return pd.DataFrame(rows)
+
+    def replicates_frame(self) -> pd.DataFrame:
+        """Every replicate: each law's prediction, weight and convergence, and the average."""
+        cols = {"replicate": np.arange(self.n_replicates)}
+        for j, size in enumerate(self.sizes):
+            for i, name in enumerate(self.laws):
+                cols[f"{name}@{size_key(size)}"] = self.predictions[:, i, j]
+            cols[f"average@{size_key(size)}"] = self.average[:, j]
+        for i, name in enumerate(self.laws):
+            cols[f"weight_{name}"] = self.weights[:, i]
+            cols[f"converged_{name}"] = self.converged[:, i]
+        return pd.DataFrame(cols)
+
+    def to_dict(self) -> dict:
+        """``{"average": {SIZE: {"mean", "ci95"}}, "laws": {NAME: {SIZE: {...}}}, "replicates",
+        "failed"}`` plus the settings (the JSON contract of issue 3). Each SIZE entry also has
+        the bootstrap ``sd``; ``ci95`` is the ``level`` percentile interval (0.95 by default)."""
+        keys = [size_key(s) for s in self.sizes]
+
+        def entries(summ):
+            return {key: {"mean": s["mean"], "ci95": s["ci95"], "sd": s["sd"]}
+                    for key, s in zip(keys, summ)}
+
+        with np.errstate(invalid="ignore"):
+            mean_w = np.nanmean(self.weights, axis=0)
+        return {
+            "average": entries(self.average_summary()),
+            "laws": {name: entries(self.law_summary(name)) for name in self.laws
+                     if name not in self.skipped},
+            "replicates": self.n_replicates,
+            "failed": self.failed,
+            "retried": dict(self.retried),
+            "skipped": list(self.skipped),
+            "seed": self.seed,
+            "scheme": self.scheme,
+            "criterion": self.criterion,
+            "level": self.level,
+            "mean_weights": {name: float(w) for name, w in zip(self.laws, mean_w)},
+            "size_unit": self.size_unit,
+            "seconds": self.seconds,
+        }
+
+
+def bootstrap_replicates(table: GainTable, Y, sizes, *, fit: AveragedFit | None = None,
+                         starts: dict | None = None, criterion: str = "aic", laws=None,
+                         quiet: bool = False, level: float = 0.95, seed: int | None = None,
+                         scheme: str = "data") -> BootstrapResult:
+    """Refit every law to each row of ``Y`` (R, n: replicate gains at ``table.size`` with SEs
+    ``table.se``), recompute the weights per replicate and model-average (seed 000, section 2.5).
+
+    Warm starts come from ``fit`` (the original ``fit_laws`` result) or ``starts`` ({law:
+    params}); neither is needed, since each refit also searches a grid (see ``fit_law_batch``).
+    """
+    import time
+
+    t0 = time.perf_counter()
+    names = (list(fit.fits) if fit is not None else list(LAWS)) if laws is None else list(laws)
+    sizes = np.atleast_1d(np.asarray(sizes, float))
+    if starts is None and fit is not None:
+        starts = {n: fit.fits[n].params for n in names
+                  if n in fit.fits and fit.fits[n].converged}
+    fits = fit_laws_batch(table.size, Y, table.se, laws=names, starts=starts, y_ref=table.gain,
+                          quiet=quiet, desc="bootstrap")
+    avg = average_batch(fits, sizes, criterion, within=False)
+    skipped = [n for n, f in fits.items() if f.status == SKIPPED]
+    return BootstrapResult(
+        sizes=sizes, laws=tuple(names), predictions=avg.law_mean,
+        converged=np.stack([fits[n].converged for n in names], axis=1), weights=avg.weights,
+        average=avg.mean, chi2=np.stack([fits[n].chi2 for n in names], axis=1),
+        params={n: fits[n].theta for n in names}, seed=seed, scheme=scheme,
+        criterion=criterion, level=level, size_unit=table.size_unit, skipped=skipped,
+        retried={n: fits[n].n_retried for n in names}, seconds=time.perf_counter() - t0)
+
+
+def bootstrap(table: GainTable, sizes, n_replicates: int = 1000, seed: int | None = 0,
+              criterion: str = "aic", laws=None, quiet: bool = False, *, scheme: str = "data",
+              fit: AveragedFit | None = None, level: float = 0.95) -> BootstrapResult:
+    """Parametric bootstrap of seed 000, section 2.5, at ``sizes`` (table unit).
+
+    Replicate r is y_r = c + σ ⊙ ε_r, ε_r ~ N(0, I) from ``numpy.random.default_rng(seed)``, with
+    c the observed gains (``scheme="data"``, the paper's, default) or the model-averaged fitted
+    curve at the observed sizes (``scheme="fitted"``). Every law is refitted on every replicate
+    (``fit_law_batch``), weights are recomputed per replicate from ``criterion`` (eq. 7) and the
+    model average formed per replicate (eq. 8); percentile intervals follow. The same ``seed``
+    gives the same replicates and results; the noise is drawn for all replicates at once, so the
+    result does not depend on chunking. ``fit`` (the ``fit_laws`` result the CLI already has)
+    supplies warm starts and the fitted curve; without it the point fits are made by the same
+    batched fitter.
+    """
+    if scheme not in SCHEMES:
+        raise ScalefitError(f"unknown bootstrap scheme {scheme!r}; choose from {', '.join(SCHEMES)}")
+    if n_replicates < 2:
+        raise ScalefitError(f"the bootstrap needs at least 2 replicates, got {n_replicates}")
+    if criterion not in ("aic", "aicc", "bic"):
+        raise ScalefitError(f"unknown criterion {criterion!r}; choose from aic, aicc, bic")
+    rng = np.random.default_rng(seed)
+    eps = rng.standard_normal((n_replicates, len(table)))
+    starts = None
+    if fit is None:  # the point fits, by the same batched fitter (no scipy needed)
+        point = fit_laws_batch(table.size, table.gain[None, :], table.se, laws=laws,
+                               y_ref=table.gain)
+        starts = {n: f.theta[0] for n, f in point.items() if f.converged[0]}
+        if not starts:
+            raise ScalefitError(f"{table.source}: no law could be fitted")
+        center_fitted = average_batch(point, table.size, criterion, within=False).mean[0]
+    else:
+        center_fitted = fit.predict(table.size).mean
+    center = table.gain if scheme == "data" else center_fitted
+    Y = center + eps * table.se
+    return bootstrap_replicates(table, Y, sizes, fit=fit, starts=starts, criterion=criterion,
+                                laws=laws, quiet=quiet, level=level, seed=seed, scheme=scheme)

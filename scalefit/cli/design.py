@@ -1,0 +1,144 @@
+"""``scalefit design``: which model size to measure next (seed 000, §2.4, eq. 14, Figure 6)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from scalefit.cli.common import add_table_arguments, load_groups, size_list
+from scalefit.data import normalise_name, read_csv
+from scalefit.errors import DataError
+
+WEIGHT_CRITERIA = ("aic", "aicc", "bic")
+CRITERIA = ("reduction", "reduction_per_cost", "info_value")  # scalefit.design.CRITERIA
+DRAWS = ("bootstrap", "covariance")
+
+EXAMPLES = """\
+examples:
+  scalefit design data/opsd_scaling_paper.csv --candidates 14,32,70,100,140,200,405
+  scalefit design data/opsd_scaling_paper.csv --candidates 14,32,70,140 --target 405 --new-se 1.0
+  scalefit design data/opsd_scaling_paper.csv --candidates candidates.csv   # columns size[,cost]
+  scalefit design data/opsd_scaling_paper.csv --candidates 14,32,70 --criterion info_value
+
+Default criterion: the expected reduction of the model-averaged predictive variance (eq. 9) at
+--target if one point were measured at the candidate with SE --new-se (simulated from the fitted
+mixture of laws), also per unit cost (cost ∝ size unless --costs or a cost column says
+otherwise). The paper's eq. 14 (weighted disagreement at the candidate) is printed beside it.
+See docs/analyses.md.
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "design", help="rank candidate sizes for the next experiment (variance reduction at a "
+                       "target, per unit cost, and the paper's eq. 14)",
+        description="Rank candidate model sizes by how much one more measurement there would "
+                    "shrink the model-averaged uncertainty at a target size.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_table_arguments(p)
+    g = p.add_argument_group("design")
+    g.add_argument("--candidates", required=True, metavar="SIZES|CSV",
+                   help="comma-separated candidate sizes (table unit), or a CSV file with a "
+                        "size column and an optional cost column")
+    g.add_argument("--target", type=_positive_float, default=70.0,
+                   help="size whose prediction should become more certain (default 70)")
+    g.add_argument("--new-se", type=_positive_float, default=None, metavar="SE",
+                   help="standard error of the new measurement, pp (default: the table's "
+                        "largest SE)")
+    g.add_argument("--costs", type=size_list, default=None, metavar="C[,C]",
+                   help="cost of each candidate, any unit (default: ∝ size)")
+    g.add_argument("--criterion", choices=CRITERIA, default="reduction",
+                   help="ranking criterion (default reduction)")
+    g.add_argument("--weights", choices=WEIGHT_CRITERIA, default="aic",
+                   help="information criterion of the law weights (default aic)")
+    g.add_argument("--sims", type=_positive_int, default=400, metavar="S",
+                   help="simulated measurements per candidate (default 400)")
+    g.add_argument("--draws", choices=DRAWS, default="bootstrap",
+                   help="parameter uncertainty of the drawn law: its bootstrap refits "
+                        "(default) or its fit covariance")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    o = p.add_argument_group("output")
+    o.add_argument("--json", metavar="FILE", default=None, help="write the result as JSON")
+    o.add_argument("--csv", metavar="FILE", default=None,
+                   help="write one row per candidate as CSV")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def _candidates(text: str, costs):
+    path = Path(text)
+    if path.suffix.lower() == ".csv" or path.exists():
+        frame = read_csv(path)
+        cols = {normalise_name(c): c for c in frame.columns}
+        size_col = next((cols[c] for c in ("size", "size_b", "candidate", "candidates")
+                         if c in cols), None)
+        if size_col is None:
+            raise DataError(f"{path}: no size column (size, size_b or candidate)")
+        try:
+            sizes = frame[size_col].astype(float).to_numpy()
+        except ValueError:
+            raise DataError(f"{path}, column {size_col!r}: sizes must be numbers") from None
+        if "cost" in cols and costs is None:
+            try:
+                costs = frame[cols["cost"]].astype(float).to_numpy()
+            except ValueError:
+                raise DataError(f"{path}, column {cols['cost']!r}: costs must be numbers") from None
+        return sizes, costs
+    try:
+        return np.array(size_list(text)), costs
+    except argparse.ArgumentTypeError as err:
+        raise DataError(f"--candidates: {err}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from scalefit.design import design
+    from scalefit.io import atomic_write_csv, atomic_write_json
+    from scalefit.report.text import format_design
+
+    groups = load_groups(args)
+    sizes, costs = _candidates(args.candidates, args.costs)
+    payloads = {}
+    for label, table in groups.items():
+        result = design(table, sizes, target=args.target, new_se=args.new_se, costs=costs,
+                        n_sims=args.sims, seed=args.seed, draws=args.draws,
+                        criterion=args.criterion, weights_criterion=args.weights,
+                        quiet=args.quiet)
+        if label is not None:
+            print(f"== {label} ==")
+        print(format_design(result), end="\n\n")
+        payloads[label] = result
+    if args.json:
+        data = (payloads[None].to_dict() if None in payloads
+                else {"groups": {k: v.to_dict() for k, v in payloads.items()}})
+        atomic_write_json(args.json, data)
+        print(f"wrote {args.json}")
+    if args.csv:
+        import pandas as pd
+
+        frames = [r.to_frame().assign(group=k) if k is not None else r.to_frame()
+                  for k, r in payloads.items()]
+        atomic_write_csv(args.csv, pd.concat(frames, ignore_index=True))
+        print(f"wrote {args.csv}")
+    return 0

@@ -1,0 +1,259 @@
+"""``scalefit run``: measure OPSD gains over a family of small models and write gain tables.
+
+Importing this module does not import torch; ``main`` does, when a run starts. The lead CLI
+wires it as ``runner_cli.add_arguments(parser); parser.set_defaults(handler=runner_cli.main)``;
+``python -m scalefit.runner.cli ...`` runs it on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from scalefit.errors import ScalefitError
+from scalefit.runner.config import PRESETS, SIZES, parse_sizes
+
+DESCRIPTION = """\
+Measure On-Policy Self-Distillation (OPSD) gains at small model sizes and write gain tables.
+
+Per size: a base transformer pretrained once on a synthetic addition task (cached), then SFT on
+the reference solutions and OPSD (student rollouts, frozen teacher = the base model with the
+reference in context, full-vocabulary JSD_beta), each from the base with paired seeds, evaluated
+on the same held-out problems (id = trained number of terms, ood = more terms).
+
+Writes to --out: gains.csv (OPSD - SFT, pp; the table `scalefit fit` reads), gains_vs_base.csv
+(OPSD - base), gains_all.csv (every row incl. non-distillable ones, with notes), manifest.json.
+Checkpoints go to --checkpoint-dir (default OUT/checkpoints); rerunning the same command resumes.
+
+Examples:
+  scalefit run --preset smoke --out runs/smoke
+  scalefit run --preset small --out runs/small --workers 2
+  scalefit run --preset small --sizes 10k,100k --richness 0,0.5,1 --seeds 3
+  scalefit run --preset gpu --device cuda --out runs/gpu
+  scalefit run --preset small --scheduler tcp://10.0.0.5:8786
+  scalefit fit runs/smoke/gains.csv              # one richness level
+  scalefit fit runs/small/gains.csv --by richness   # several levels
+"""
+
+SIZE_HELP = ", ".join(f"{k} ({v.n_params():,})" for k, v in SIZES.items())
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+    if not vals or any(not 0.0 <= v <= 1.0 for v in vals):
+        raise argparse.ArgumentTypeError(f"richness levels must be in [0, 1], got {text!r}")
+    return vals
+
+
+def _sizes(text: str) -> tuple[str, ...]:
+    try:
+        return parse_sizes(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err))
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        vals = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    if not vals or any(v < 1 for v in vals):
+        raise argparse.ArgumentTypeError(f"numbers of terms must be >= 1, got {text!r}")
+    return vals
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+        return v
+    return parse
+
+
+def _unit(text):
+    v = float(text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
+    return v
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add every ``scalefit run`` option to ``parser``."""
+    if parser.description is None:
+        parser.description = DESCRIPTION
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    g = parser.add_argument_group("what to run")
+    g.add_argument("--preset", choices=sorted(PRESETS), default="smoke",
+                   help="tiny: 2 tiny sizes of an easy task, ~1 minute (tests, demos); smoke: 3 "
+                        "sizes, richness 0, 2 seeds, a few minutes on 2 cores; small: 6 "
+                        "sizes (10k-1m) x richness 0,1 x 5 seeds, under an hour on 2 cores; gpu: "
+                        "8 sizes up to 30m params x richness 0,0.5,1, for one GPU "
+                        "(default: %(default)s)")
+    g.add_argument("--sizes", type=_sizes, metavar="LIST",
+                   help=f"comma-separated sizes instead of the preset's: {SIZE_HELP}, or a "
+                        "shape like L4H4D96 (layers, heads, width)")
+    g.add_argument("--richness", type=_floats, metavar="LIST",
+                   help="reference richness levels in [0, 1]: the fraction of the reference "
+                        "solution's steps that keep their working (0 = running sums only, 1 = "
+                        "the format the student writes); e.g. 0,0.5,1")
+    g.add_argument("--hide-answer", action="store_true",
+                   help="references end without '#answer' (default: the answer is shown)")
+    g.add_argument("--seeds", type=_positive(int), metavar="N",
+                   help="paired fine-tuning seeds per size and richness (preset: 2 smoke, 5 "
+                        "small/gpu)")
+    g.add_argument("--seed", type=int, metavar="N",
+                   help="master seed: base models, fine-tuning seeds, evaluation problems "
+                        "(default 0)")
+    g = parser.add_argument_group("where and how")
+    g.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder for the tables and manifest (default runs/PRESET)")
+    g.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                   help="checkpoints (default OUT/checkpoints); rerunning resumes from them")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
+                   help="auto picks cuda when torch sees a GPU (default auto)")
+    g.add_argument("--workers", type=_positive(int), default=None, metavar="N",
+                   help="local worker processes, one size each, 1 torch thread per process "
+                        "(default: min(2, cores); 1 runs inline)")
+    g.add_argument("--threads", type=_positive(int), default=None, metavar="N",
+                   help="torch threads per worker (default 1: on a shared CPU more threads "
+                        "per process are much slower)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run sizes on a Dask distributed cluster (e.g. tcp://host:8786) "
+                        "instead of local processes")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    g = parser.add_argument_group("training (override the preset)")
+    g.add_argument("--pretrain-steps", type=_positive(int), metavar="N",
+                   help="base-model pretraining steps")
+    g.add_argument("--pretrain-batch", type=_positive(int), metavar="N",
+                   help="problems per pretraining step")
+    g.add_argument("--pretrain-lr", type=_positive(float), help="pretraining learning rate (peak)")
+    g.add_argument("--steps", dest="finetune_steps", type=_positive(int), metavar="N",
+                   help="optimiser steps of SFT and of OPSD (the same for both)")
+    g.add_argument("--batch-size", type=_positive(int), metavar="N",
+                   help="problems per fine-tuning step (SFT and OPSD)")
+    g.add_argument("--lr", type=_positive(float), help="fine-tuning learning rate (peak)")
+    g.add_argument("--objective", choices=("jsd", "pg"),
+                   help="OPSD loss: jsd = full-vocabulary JSD_beta (eq. 6-8), pg = sampled-token "
+                        "policy gradient (eq. 9) (default jsd)")
+    g.add_argument("--beta", type=_unit,
+                   help="JSD_beta weight: 0 = forward KL(teacher||student), 1 = reverse "
+                        "KL(student||teacher) (default 0.5)")
+    g.add_argument("--top-k", type=_positive(int), metavar="K",
+                   help="distil over the teacher's top-k tokens only (default: full vocabulary)")
+    g.add_argument("--teacher-ema", type=_unit, metavar="DECAY",
+                   help="EMA teacher with this decay (default: the frozen initial policy)")
+    g.add_argument("--temperature", type=_positive(float),
+                   help="sampling temperature of the student's rollouts (default 1.0; the "
+                        "paper used 1.2)")
+    g.add_argument("--rollouts-per-prompt", type=_positive(int), metavar="N",
+                   help="student rollouts per problem (default 1)")
+    g.add_argument("--max-new-tokens", type=_positive(int), metavar="N",
+                   help="rollout and evaluation length cap (default 80)")
+    g.add_argument("--eval-problems", type=_positive(int), metavar="N",
+                   help="held-out problems per split (id and ood)")
+    g.add_argument("--terms", type=_ints, metavar="LIST",
+                   help="numbers of terms in training and the id split (default 3,4,5)")
+    g.add_argument("--ood-terms", type=_ints, metavar="LIST",
+                   help="numbers of terms in the ood split (default 6)")
+    g.add_argument("--digits", type=_positive(int), metavar="D", help="operand digits (default 2)")
+    g.add_argument("--min-teacher-advantage", type=float, metavar="PP",
+                   help="report a gain only where the teacher (base model + reference) beats the "
+                        "base student by at least this many pp on that split (default 15), or by "
+                        "--min-headroom-share of the student's headroom if that is smaller")
+    g.add_argument("--min-headroom-share", type=_unit, metavar="F",
+                   help="see --min-teacher-advantage (default 0.5: a teacher that closes half "
+                        "of the gap between the student and 100%% is enough)")
+
+
+def config_from_args(args: argparse.Namespace):
+    """The ``RunConfig`` the arguments ask for: the preset with every given option applied."""
+    cfg = PRESETS[args.preset]
+    over = {k: getattr(args, k, None) for k in (
+        "sizes", "richness", "seeds", "seed", "device", "threads", "min_teacher_advantage",
+        "min_headroom_share",
+        "pretrain_steps", "pretrain_batch", "pretrain_lr", "finetune_steps", "batch_size", "lr", "objective", "beta", "top_k",
+        "teacher_ema", "temperature", "rollouts_per_prompt", "max_new_tokens", "eval_problems",
+        "terms", "ood_terms", "digits")}
+    if getattr(args, "hide_answer", False):
+        over["show_answer"] = False
+    cfg = cfg.with_overrides(**over)
+    longest = max(cfg.task.terms + cfg.task.ood_terms)
+    if cfg.task.digits > 4 or longest > 10:
+        raise ScalefitError("the task is sized for at most 10 terms of at most 4 digits "
+                            f"(got {longest} terms, {cfg.task.digits} digits)")
+    return cfg
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the sweep the arguments describe; print where the tables went and what they say."""
+    from scalefit.runner.sweep import default_workers, run_sweep
+
+    cfg = config_from_args(args)
+    out = args.out or f"runs/{args.preset}"
+    workers = args.workers or default_workers()
+    command = shlex.join(sys.argv) if sys.argv else None
+    gains = run_sweep(cfg, out, workers=workers, scheduler=args.scheduler,
+                      checkpoint_dir=args.checkpoint_dir, quiet=args.quiet, command=command)
+    print(summary_text(gains.parent))
+    return 0
+
+
+def summary_text(out_dir) -> str:
+    """A short plain-text summary of a finished run's tables."""
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    out_dir = Path(out_dir)
+    allrows = pd.read_csv(out_dir / "gains_all.csv")
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    sft = allrows[allrows["comparison"] == "opsd-sft"]
+    lines = [f"{out_dir}: {len(manifest['finished_sizes'])} sizes in "
+             f"{manifest['wall_seconds']:.0f} s; OPSD - SFT and OPSD - base in pp "
+             "(paired SE over problems and seeds)", ""]
+    lines.append(f"{'size':>7} {'params':>9} {'richness':>8} {'split':>5}  {'base':>5} "
+                 f"{'teacher':>7} {'SFT':>5} {'OPSD':>5}  {'OPSD-SFT':>14}  {'OPSD-base':>14}")
+    base_rows = allrows[allrows["comparison"] == "opsd-base"].set_index(
+        ["size_name", "richness", "benchmark"])
+    for _, r in sft.iterrows():
+        b = base_rows.loc[(r["size_name"], r["richness"], r["benchmark"])]
+        flag = "" if r["distillable"] else "  not distillable"
+        lines.append(f"{r['size_name']:>7} {int(r['param_count']):>9,} {r['richness']:>8g} "
+                     f"{r['benchmark']:>5}  {r['acc_base']:5.1f} {r['acc_teacher']:7.1f} "
+                     f"{r['acc_sft']:5.1f} {r['acc_opsd']:5.1f}  "
+                     f"{r['gain']:+6.1f} ± {r['se']:4.1f}  {b['gain']:+6.1f} ± {b['se']:4.1f}"
+                     f"{flag}")
+    n_rep = int(sft["distillable"].sum())
+    lines.append("")
+    lines.append(f"gains.csv: {n_rep} of {len(sft)} rows (distillable ones); "
+                 + ("fit it with: scalefit fit " + str(out_dir / "gains.csv")
+                    + (" --by richness" if sft["richness"].nunique() > 1 else "")
+                    if n_rep else "nothing distillable to fit: see gains_all.csv"))
+    return "\n".join(lines)
+
+
+def _standalone(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scalefit.runner.cli")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return main(args)
+    except ScalefitError as err:
+        print(f"scalefit run: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("scalefit run: interrupted (rerun the same command to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(_standalone())

@@ -1,0 +1,82 @@
+"""OPSD objectives (seed 002, eq. 6-9) on per-position logits of the student's own rollout.
+
+``generalized_jsd`` is eq. 7 per position over the full vocabulary:
+
+    JSD_β(p_T ‖ p_S) = β KL(p_T ‖ m) + (1 − β) KL(p_S ‖ m),   m = β p_T + (1 − β) p_S,
+
+which is 0 at β = 0 and 1 by construction; as in TRL's GKD (``generalized_jsd_loss``) β = 0 is
+taken to mean the forward KL(p_T ‖ p_S) and β = 1 the reverse KL(p_S ‖ p_T). ``opsd_loss`` averages
+it over each rollout's valid tokens (1/|ŷ| Σ_n, eq. 6) and then over the batch (Algorithm 1), in
+chunks of positions recomputed in the backward pass so that memory does not grow with rollout
+length. The teacher's logits are a constant (gradients reach the student only).
+``policy_gradient_loss`` is the sampled-token variant of eq. 9.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+
+def _restrict_top_k(student_logits, teacher_logits, top_k: int | None):
+    """Keep the teacher's top-k tokens in both distributions (renormalised), as the official
+    OPSD code does; None keeps the full vocabulary."""
+    if top_k is None or top_k >= teacher_logits.shape[-1]:
+        return student_logits, teacher_logits
+    keep = torch.zeros_like(teacher_logits, dtype=torch.bool)
+    keep.scatter_(-1, teacher_logits.topk(top_k, dim=-1).indices, True)
+    neg = torch.finfo(student_logits.dtype).min
+    return student_logits.masked_fill(~keep, neg), teacher_logits.masked_fill(~keep, neg)
+
+
+def generalized_jsd(student_logits, teacher_logits, beta: float, *, temperature: float = 1.0,
+                    top_k: int | None = None):
+    """Per-position JSD_β(p_T ‖ p_S) over the last (vocabulary) axis (eq. 7)."""
+    s, t = _restrict_top_k(student_logits / temperature, teacher_logits / temperature, top_k)
+    log_s, log_t = F.log_softmax(s, dim=-1), F.log_softmax(t, dim=-1)
+    p_s, p_t = log_s.exp(), log_t.exp()
+    if beta == 0.0:
+        return (p_t * (log_t - log_s)).sum(-1)
+    if beta == 1.0:
+        return (p_s * (log_s - log_t)).sum(-1)
+    log_m = torch.logsumexp(torch.stack([log_t + math.log(beta), log_s + math.log(1 - beta)]), 0)
+    kl_t = (p_t * (log_t - log_m)).sum(-1)
+    kl_s = (p_s * (log_s - log_m)).sum(-1)
+    return beta * kl_t + (1 - beta) * kl_s
+
+
+def opsd_loss(student_logits, teacher_logits, mask, beta: float = 0.5, *,
+              temperature: float = 1.0, top_k: int | None = None, chunk_size: int | None = 32):
+    """Eq. 6 and Algorithm 1: mean over the batch of each rollout's mean per-token JSD_β.
+
+    ``student_logits`` and ``teacher_logits`` are (B, T, V) at the rollout's positions and
+    ``mask`` (B, T) marks its valid tokens. With ``chunk_size`` the divergence is computed
+    ``chunk_size`` positions at a time and recomputed in backward (activation checkpointing).
+    """
+    teacher_logits = teacher_logits.detach()
+    per_token = []
+    step = chunk_size or student_logits.shape[1]
+    for start in range(0, student_logits.shape[1], step):
+        s, t = student_logits[:, start:start + step], teacher_logits[:, start:start + step]
+        if chunk_size and torch.is_grad_enabled() and s.requires_grad:
+            per_token.append(checkpoint(generalized_jsd, s, t, beta, temperature=temperature,
+                                        top_k=top_k, use_reentrant=False))
+        else:
+            per_token.append(generalized_jsd(s, t, beta, temperature=temperature, top_k=top_k))
+    div = torch.cat(per_token, dim=1)
+    m = mask.to(div.dtype)
+    return ((div * m).sum(1) / m.sum(1).clamp(min=1)).mean()
+
+
+def policy_gradient_loss(student_logits, teacher_logits, tokens, mask, *,
+                         temperature: float = 1.0):
+    """Eq. 9: −mean over rollouts of (1/|ŷ|) Σ_n A_n log p_S(ŷ_n), with the advantage
+    A_n = log p_T(ŷ_n) − log p_S(ŷ_n) held constant (no gradient through it)."""
+    log_s = F.log_softmax(student_logits / temperature, dim=-1).gather(-1, tokens[..., None])[..., 0]
+    log_t = F.log_softmax(teacher_logits.detach() / temperature, -1).gather(-1, tokens[..., None])[..., 0]
+    advantage = (log_t - log_s).detach()
+    m = mask.to(log_s.dtype)
+    return -(((advantage * log_s) * m).sum(1) / m.sum(1).clamp(min=1)).mean()

@@ -1,0 +1,226 @@
+"""Real (tiny) runner sweeps: the table `scalefit fit` reads, the teacher context helps, resume
+after a kill redoes nothing finished, bad checkpoints are refused, Dask runs two sizes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from scalefit.errors import ScalefitError  # noqa: E402
+from scalefit.runner.config import PRESETS  # noqa: E402
+from scalefit.runner.sweep import TABLE_COLUMNS, resolve_device, run_size, run_sweep  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The "tiny" preset: an easy version of the task (one-digit operands, 2-3 terms) on which two
+# tiny models learn to use the reference in a few hundred steps. Small, but every phase is real.
+MICRO = PRESETS["tiny"]
+
+
+def _cli(*args, **kw):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "scalefit.runner.cli", *args], env=env,
+                          capture_output=True, text=True, **kw)
+
+
+def _micro_args(out, *extra):
+    return ["--preset", "tiny", "--out", str(out), "--quiet", "--workers", "1", *extra]
+
+
+@pytest.fixture(scope="module")
+def micro_run(tmp_path_factory):
+    """One real sweep of two tiny sizes, run inline (the base models are reused below)."""
+    out = tmp_path_factory.mktemp("micro")
+    gains = run_sweep(MICRO, out, quiet=True)
+    return MICRO, out, gains
+
+
+def test_sweep_writes_tables_scalefit_fit_reads(micro_run):
+    from scalefit.data import load_gain_table
+
+    cfg, out, gains = micro_run
+    allrows = pd.read_csv(out / "gains_all.csv")
+    assert list(allrows.columns) == TABLE_COLUMNS + ["comparison"]
+    assert len(allrows) == 2 * 2 * 2  # sizes × splits × comparisons
+    for name in ("gains.csv", "gains_vs_base.csv"):
+        frame = pd.read_csv(out / name)
+        assert (frame["distillable"]).all()
+        assert len(frame) >= 1, f"{name}: no distillable row in the micro run"
+        table = load_gain_table(out / name)
+        assert table.size_unit == "M"
+        assert set(table.benchmarks) <= {"id", "ood"}
+        assert np.all(table.se > 0)
+    sft = allrows[allrows["comparison"] == "opsd-sft"]
+    np.testing.assert_allclose(sft["gain"], sft["acc_opsd"] - sft["acc_sft"], atol=1e-3)
+    base = allrows[allrows["comparison"] == "opsd-base"]
+    np.testing.assert_allclose(base["gain"], base["acc_opsd"] - base["acc_base"], atol=1e-3)
+    assert (sft["n_seeds"] == 2).all() and (sft["n_problems"] == 150).all()
+    assert (sft["richness"] == 0.0).all()
+    assert (sft["opsd_tokens_generated"] > 0).all()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["finished_sizes"] and not manifest["pending_sizes"]
+    assert manifest["config"]["seeds"] == 2 and manifest["versions"]["torch"]
+    assert manifest["totals"]["opsd"]["tokens_generated"] > 0
+    assert manifest["totals"]["pretrain"]["trained"] == 2
+
+
+def test_teacher_context_really_helps(micro_run):
+    """On the base model, the teacher (reference in context) is measurably more accurate than
+    the student (problem only), on the same held-out problems."""
+    _, out, _ = micro_run
+    rows = pd.read_csv(out / "gains_all.csv")
+    rows = rows[(rows["comparison"] == "opsd-sft") & (rows["benchmark"] == "id")]
+    big = rows.loc[rows["param_count"].idxmax()]
+    assert big["acc_teacher"] > big["acc_base"] + 10, big[["acc_teacher", "acc_base"]]
+    # and the paired difference is many standard errors away from 0
+    se = np.hypot(big["se_teacher"], big["se_base"])
+    assert (big["acc_teacher"] - big["acc_base"]) / se > 3
+
+
+def test_rerun_loads_everything_and_gives_the_same_table(micro_run):
+    cfg, out, _ = micro_run
+    before = pd.read_csv(out / "gains_all.csv")
+    mtimes = {p: p.stat().st_mtime_ns for p in (out / "checkpoints").rglob("*.pt")}
+    run_sweep(cfg, out, quiet=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    statuses = {ph["status"] for s in manifest["per_size"] for ph in s["phases"]}
+    assert statuses == {"loaded"}
+    assert {p: p.stat().st_mtime_ns for p in (out / "checkpoints").rglob("*.pt")} == mtimes
+    after = pd.read_csv(out / "gains_all.csv")
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_resume_after_kill_redoes_nothing_finished(micro_run, tmp_path):
+    """Kill a CLI run with SIGKILL after its first fine-tuning checkpoint, rerun: every phase
+    finished before the kill is loaded (file untouched), the rest is trained."""
+    cfg, micro_out, _ = micro_run
+    out = tmp_path / "run"
+    # start from the fixture's base models (already pretrained) to keep this test short
+    for src in (micro_out / "checkpoints").glob("*/base.pt"):
+        dst = out / "checkpoints" / src.parent.name / "base.pt"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(src.read_bytes())
+    proc = subprocess.Popen([sys.executable, "-m", "scalefit.runner.cli", *_micro_args(out)],
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if list((out / "checkpoints").rglob("opsd.pt")):
+                break
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finished = {p: p.stat().st_mtime_ns for p in (out / "checkpoints").rglob("*.pt")}
+    assert any(p.name == "opsd.pt" for p in finished), "no phase finished before the kill"
+    assert not list((out / "checkpoints").rglob("*.tmp")) or True  # temp files are harmless
+    res = _cli(*_micro_args(out))
+    assert res.returncode == 0, res.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    phases = {(s["size"], ph["phase"]): ph["status"] for s in manifest["per_size"]
+              for ph in s["phases"]}
+    for path, mtime in finished.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was redone"
+    rel = {p.relative_to(out / "checkpoints") for p in finished}
+    loaded = {k for k, v in phases.items() if v == "loaded"}
+    trained = {k for k, v in phases.items() if v == "trained"}
+    assert trained, "the rerun had nothing left to do: the kill came too late"
+    # every checkpoint file that existed maps to a loaded phase
+    for r in rel:
+        size, name = r.parts[0], r.name
+        if name == "base.pt":
+            assert (size, "pretrain") in loaded
+        elif name in ("sft.pt", "opsd.pt"):
+            seed = r.parts[2]
+            assert (size, f"{name[:-3]} r0 {seed}") in loaded
+    # and the table equals the uninterrupted run's (everything is seeded)
+    a = pd.read_csv(out / "gains_all.csv").drop(columns=["sft_seconds", "opsd_seconds"])
+    b = pd.read_csv(micro_out / "gains_all.csv").drop(columns=["sft_seconds", "opsd_seconds"])
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_corrupt_and_mismatched_checkpoints_are_refused(micro_run, tmp_path):
+    cfg, micro_out, _ = micro_run
+    size = cfg.sizes[0]
+    src = micro_out / "checkpoints" / size
+    ck = tmp_path / "checkpoints"
+    for p in src.rglob("*.pt"):
+        dst = ck / size / p.relative_to(src)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(p.read_bytes())
+    # a different setting: the base checkpoint was made with 800 pretraining steps
+    steps = cfg.train.pretrain_steps
+    other = replace(cfg, train=replace(cfg.train, pretrain_steps=steps + 1))
+    with pytest.raises(ScalefitError,
+                       match=rf"different settings \(pretrain.steps {steps} → {steps + 1}"):
+        run_size(other, size, ck, quiet=True)
+    # a changed fine-tuning setting is caught at the fine-tuning checkpoint
+    other = replace(cfg, train=replace(cfg.train, beta=0.25))
+    with pytest.raises(ScalefitError, match=r"opsd.pt was made with different settings"):
+        run_size(other, size, ck, quiet=True)
+    # a truncated checkpoint
+    target = next(ck.rglob("sft.pt"))
+    target.write_bytes(target.read_bytes()[:100])
+    with pytest.raises(ScalefitError, match="corrupt or unreadable"):
+        run_size(cfg, size, ck, quiet=True)
+    # and the CLI says so in one line with exit status 2
+    target.write_bytes(b"not a checkpoint at all")
+    res = _cli(*_micro_args(tmp_path, "--sizes", size, "--checkpoint-dir", str(ck)))
+    assert res.returncode == 2
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "corrupt or unreadable" in lines[0] and "sft.pt" in lines[0]
+
+
+def test_dask_local_cluster_runs_two_sizes(micro_run, tmp_path):
+    """Two sizes as jobs on a Dask LocalCluster (two worker processes, one thread each),
+    starting from the fixture's base models so that only the fine-tuning runs again."""
+    distributed = pytest.importorskip("distributed")
+    cfg, micro_out, _ = micro_run
+    out = tmp_path / "dask"
+    for src in (micro_out / "checkpoints").glob("*/base.pt"):
+        dst = out / "checkpoints" / src.parent.name / "base.pt"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(src.read_bytes())
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        run_sweep(cfg, out, scheduler=cluster.scheduler_address, quiet=True)
+        workers = client.run(lambda: os.getpid())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["executor"].startswith("dask tcp://")
+    assert sorted(manifest["finished_sizes"]) == sorted(cfg.sizes)
+    trained = [ph for s in manifest["per_size"] for ph in s["phases"]
+               if ph["status"] == "trained" and ph["phase"].startswith(("sft", "opsd"))]
+    assert len(trained) == 2 * 2 * 2  # sizes × seeds × methods, really run on the workers
+    assert len(workers) == 2
+    a = pd.read_csv(out / "gains_all.csv").drop(columns=["sft_seconds", "opsd_seconds"])
+    b = pd.read_csv(micro_out / "gains_all.csv").drop(columns=["sft_seconds", "opsd_seconds"])
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_device_choice():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ScalefitError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+def test_cli_rejects_bad_options():
+    res = _cli("--sizes", "7k")
+    assert res.returncode == 2 and "unknown size '7k'" in res.stderr
+    res = _cli("--richness", "1.5")
+    assert res.returncode == 2 and "[0, 1]" in res.stderr
