@@ -9,7 +9,7 @@ DATA = ROOT / "data"
 EXTERNAL = ROOT.parent / "shared" / "data" / "external"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def paper_csv() -> Path:
     return DATA / "opsd_scaling_paper.csv"
 

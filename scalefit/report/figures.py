@@ -129,10 +129,12 @@ def figure_per_benchmark(fits: dict[str, AveragedFit], intervals: dict | None = 
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     colors = plt.cm.tab10(np.linspace(0, 1, 10))
     unit = next(iter(fits.values())).size_unit
+    shown = []  # means and data: the y-range, so that one runaway interval does not hide all
     for i, (label, fit) in enumerate(fits.items()):
         t = fit.table
         grid = np.geomspace(t.size.min(), max(t.size.max() * 60, 405 if unit == "B" else 0), 120)
         pred = fit.predict(grid)
+        shown += [pred.mean, t.gain - t.se, t.gain + t.se]
         c = colors[i % 10]
         if intervals and label in intervals:
             gs, lo, hi = intervals[label]
@@ -142,6 +144,12 @@ def figure_per_benchmark(fits: dict[str, AveragedFit], intervals: dict | None = 
                             color=c, alpha=0.15)
         ax.plot(grid, pred.mean, color=c, label=f"{label}")
         ax.errorbar(t.size, t.gain, yerr=t.se, fmt="o", color=c, ms=4, capsize=2)
+    lo, hi = np.nanmin(np.concatenate(shown)), np.nanmax(np.concatenate(shown))
+    pad = max(hi - lo, 1.0)
+    ylim = (lo - 0.6 * pad, hi + 0.6 * pad)
+    if ax.get_ylim()[0] < ylim[0] or ax.get_ylim()[1] > ylim[1]:
+        ax.set_ylim(*ylim)
+        note = ((note + "; ") if note else "") + "intervals run beyond the plotted range"
     _size_axis(ax, unit)
     ax.set_ylabel("gain (percentage points)")
     ax.set_title("Model-averaged prediction per benchmark, 95% interval")
@@ -149,5 +157,36 @@ def figure_per_benchmark(fits: dict[str, AveragedFit], intervals: dict | None = 
     if note:
         ax.text(0.99, 0.02, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
                 color="0.3", wrap=True)
+    fig.tight_layout()
+    return fig
+
+
+def figure_bootstrap(boot, size: float = 70.0):
+    """Figure 5: (a) bootstrap 95% percentile interval and mean of every law and of the model
+    average at ``size``; (b) the interval widths side by side (seed 000, section 2.5)."""
+    j = int(np.argmin(np.abs(np.log(boot.sizes / size))))
+    names = [n for n in boot.laws if n not in boot.skipped] + ["average"]
+    summ = {n: (boot.average_summary() if n == "average" else boot.law_summary(n))[j]
+            for n in names}
+    colors = [AVERAGE_COLOR if n == "average" else law_color(n) for n in names]
+    labels = ["model average" if n == "average" else n for n in names]
+    unit = boot.size_unit
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
+    ys = np.arange(len(names))
+    for y, n, c in zip(ys, names, colors):
+        lo, hi = summ[n]["ci95"]
+        a.plot([lo, hi], [y, y], color=c, lw=3)
+        a.plot(summ[n]["mean"], y, "o", color=c, mfc="white", ms=7)
+        a.text(hi, y + 0.18, f" {summ[n]['mean']:.1f} [{lo:.1f}, {hi:.1f}]", fontsize=8)
+    a.set_yticks(ys, labels)
+    a.invert_yaxis()
+    a.set_xlabel(f"predicted gain at {boot.sizes[j]:g} {unit} (pp)")
+    a.set_title(f"(a) bootstrap mean and {100 * boot.level:.0f}% CI, "
+                f"{boot.n_replicates} replicates")
+    widths = [summ[n]["ci95"][1] - summ[n]["ci95"][0] for n in names]
+    b.bar(ys, widths, color=colors)
+    b.set_xticks(ys, labels, rotation=20)
+    b.set_ylabel(f"width of the {100 * boot.level:.0f}% CI (pp)")
+    b.set_title("(b) interval width: the average carries the structural uncertainty")
     fig.tight_layout()
     return fig
