@@ -23,49 +23,18 @@ from pathlib import Path
 import pandas as pd
 
 from scalefit.calibration import coverage_curve, score_curves, summarise
-from scalefit.curves import learning_curves, obsscaling_curves
+from scalefit.curves import DEFAULT_EXTERNAL, external_curves
 from scalefit.io import atomic_write_csv
 from scalefit.predictive import METHODS
-
-EXTERNAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "external"
-
-
-def load(data: str, external: Path):
-    if data == "obsscaling":
-        return obsscaling_curves(external / "obsscaling_base_llm_benchmark_eval.csv")
-    return learning_curves([external / "revisiting_benchmark.lang.csv",
-                            external / "revisiting_benchmark.vision.csv"])
-
-
-def plot(curves: dict[str, pd.DataFrame], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from scalefit.io import atomic_path
-
-    fig, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4.6), squeeze=False)
-    for ax, (name, cov) in zip(axes[0], curves.items()):
-        for method, row in cov.iterrows():
-            ax.plot(row.index, row.values, "o-", label=method, lw=2.5 if method == "lfo_aicc" else 1)
-        ax.plot([0.4, 1], [0.4, 1], "k--", lw=0.8, label="perfect calibration")
-        ax.set_xlabel("nominal coverage of the central interval")
-        ax.set_ylabel("observed coverage")
-        ax.set_title(name)
-        ax.set_xlim(0.45, 1.0)
-        ax.set_ylim(0.0, 1.02)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=130)
+from scalefit.report.figures import save_figure
+from scalefit.report.figures_analyses import figure_calibration
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", choices=["obsscaling", "learning", "both"], default="both")
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--external", type=Path, default=EXTERNAL)
+    ap.add_argument("--external", type=Path, default=DEFAULT_EXTERNAL)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("runs/calibration"))
     args = ap.parse_args(argv)
@@ -79,7 +48,7 @@ def main(argv=None) -> int:
     with ProcessPoolExecutor(args.workers) as pool:
         for name in names:
             start = time.perf_counter()
-            curves = load(name, args.external)
+            curves = external_curves(name, args.external)
             scores = score_curves(curves, methods, executor=pool)
             table = summarise(scores)
             coverage[name] = coverage_curve(scores)
@@ -90,8 +59,8 @@ def main(argv=None) -> int:
             cols = ["method", "coverage68", "coverage95", "coverage95_per_curve", "median_ape",
                     "mape", "rmsle", "median_rel_width95", "interval_score95"]
             print(table[cols].round(3).to_string(index=False))
-    plot(coverage, args.out / "calibration.png")
-    print(f"\nwrote {args.out}/ (scores, summaries, calibration.png)")
+    save_figure(figure_calibration(coverage), args.out, "calibration")
+    print(f"\nwrote {args.out}/ (scores, summaries, calibration.png/.pdf)")
     return 0
 
 

@@ -14,6 +14,7 @@ Readers for the public data in ``../shared/data/external/`` (never copied into t
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.data import GainTable
+from scalefit.errors import ScalefitError
 
 # Items in the evaluation split each ObsScaling accuracy was computed on.
 BENCHMARK_ITEMS = {"MMLU": 14042, "ARC-C": 1172, "HellaSwag": 10042, "Winograd": 1267,
@@ -102,3 +104,26 @@ def learning_curves(paths) -> list[Curve]:
                             test["Seen Examples"].to_numpy(float) / 1e6, test["loss"].to_numpy(float),
                             group=domain))
     return curves
+
+
+CURVE_SETS = ("obsscaling", "learning")
+# ../shared/data/external beside a source checkout; SCALEFIT_EXTERNAL overrides it.
+DEFAULT_EXTERNAL = Path(os.environ.get("SCALEFIT_EXTERNAL",
+                                       Path(__file__).resolve().parents[2]
+                                       / "shared" / "data" / "external"))
+
+
+def external_curves(name: str, external: str | Path) -> list[Curve]:
+    """The real-data curve sets of the calibration backtest, read from the folder ``external``
+    (``../shared/data/external`` beside the repository): ``"obsscaling"`` (LLM families, fit on
+    ≤ 8B) or ``"learning"`` (the 92 learning curves, fit on ``Training == 1``)."""
+    external = Path(external)
+    files = {"obsscaling": ["obsscaling_base_llm_benchmark_eval.csv"],
+             "learning": ["revisiting_benchmark.lang.csv", "revisiting_benchmark.vision.csv"]}
+    if name not in files:
+        raise ScalefitError(f"unknown curve set {name!r}; choose from {', '.join(CURVE_SETS)}")
+    paths = [external / f for f in files[name]]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise ScalefitError(f"curve set {name!r} needs {missing[0]} (pass --external DIR)")
+    return obsscaling_curves(paths[0]) if name == "obsscaling" else learning_curves(paths)

@@ -6,7 +6,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
-EXTERNAL = ROOT.parent / "shared" / "data" / "external"
+from scalefit.curves import DEFAULT_EXTERNAL as EXTERNAL  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import pytest
 
 from scalefit.cli import main
 from scalefit.io import atomic_write_json
+from tests.conftest import EXTERNAL
 
 
 def run_cli(*args, cwd=None):
@@ -70,3 +71,41 @@ def test_json_failure_keeps_old_file(tmp_path):
 def test_unwritable_json_path_is_one_line(paper_csv, tmp_path):
     proc = run_cli("fit", paper_csv, "--json", tmp_path)  # a directory, not a file
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_fit_json_adds_calibrated_interval_keeps_core(paper_csv, tmp_path):
+    """`--interval` adds a 'calibrated' key beside the unchanged eq. 9 result."""
+    plain, calib = tmp_path / "plain.json", tmp_path / "calib.json"
+    assert main(["fit", str(paper_csv), "--at", "70", "--interval", "none", "--json", str(plain)]) == 0
+    assert main(["fit", str(paper_csv), "--at", "70", "--json", str(calib)]) == 0
+    a, b = json.loads(plain.read_text()), json.loads(calib.read_text())
+    assert "calibrated" not in a and set(b) - set(a) == {"calibrated"}
+    assert a["average"] == b["average"] and a["laws"] == b["laws"]
+    assert b["calibrated"]["method"] == "lfo_aicc"
+    lo, hi = b["calibrated"]["predictions"]["70"]["ci95"]
+    assert lo < b["calibrated"]["predictions"]["70"]["mean"] < hi
+    # wider than the paper's normal eq. 9 interval: the model-structure term only adds variance
+    assert hi - lo > 2 * 1.96 * b["average"]["70"]["sd"]
+
+
+def test_backtest_needs_a_table_or_curves(paper_csv):
+    proc = run_cli("backtest")
+    assert proc.returncode == 2 and "give a gain table" in proc.stderr
+    proc = run_cli("backtest", paper_csv, "--curves", "obsscaling")
+    assert proc.returncode == 2 and "not both" in proc.stderr
+    proc = run_cli("backtest", "--curves", "nope")
+    assert proc.returncode == 2 and "unknown curve set" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(not (EXTERNAL / "obsscaling_base_llm_benchmark_eval.csv").exists(),
+                    reason="public ObsScaling data not found at ../shared/data/external")
+def test_backtest_curves_prints_table_and_plot(tmp_path, capsys):
+    plot, out = tmp_path / "cal.png", tmp_path / "cal.json"
+    assert main(["backtest", "--curves", "obsscaling", "--methods", "paper,lfo_aicc", "--quiet",
+                 "--plot", str(plot), "--json", str(out)]) == 0
+    assert plot.stat().st_size > 10_000
+    summary = {r["method"]: r for r in json.loads(out.read_text())["obsscaling"]["summary"]}
+    assert summary["paper"]["points"] == summary["lfo_aicc"]["points"] == 45
+    assert summary["lfo_aicc"]["coverage95"] > summary["paper"]["coverage95"]
+    assert "| lfo_aicc |" in capsys.readouterr().out

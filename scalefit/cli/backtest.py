@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import pandas as pd
 
 from scalefit.cli.common import add_table_arguments, load_groups, name_list
 from scalefit.cli.validate import METHOD_NAMES
+from scalefit.curves import CURVE_SETS, DEFAULT_EXTERNAL
+from scalefit.errors import ScalefitError
 from scalefit.laws import LAWS
+from scalefit.predictive import METHODS as PREDICTIVE_METHODS
+
+PREDICTIVE_DEFAULT = tuple(PREDICTIVE_METHODS)
 
 DEFAULT_METHODS = tuple(LAWS) + ("average", "bootstrap", "lfo_aicc")
 LEVELS = (0.68, 0.95)
@@ -16,6 +24,10 @@ examples:
   scalefit backtest data/opsd_scaling_paper.csv --holdout 2
   scalefit backtest data/opsd_scaling_paper.csv --holdout 1 --methods average,bootstrap,lfo_aicc
   scalefit backtest data/opsd_qwen3_zhao2026.csv --holdout 1 --json bt.json
+
+Real scaling curves, many at once (the calibration backtest, docs/calibration.md):
+  scalefit backtest --curves obsscaling,learning --plot calibration.png
+  scalefit backtest --curves obsscaling --methods paper,aicc,lfo_aicc --external DIR
 
 Fits every method on all but the K largest distinct sizes of each table (each benchmark of a
 multi-benchmark table is its own curve) and scores the held-out rows: error (truth − prediction),
@@ -51,12 +63,23 @@ def add_parser(sub) -> None:
                     "predictions and intervals on the held-out points.",
         epilog=EXAMPLES.format(methods=METHOD_NAMES),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_table_arguments(p)
+    add_table_arguments(p, optional=True)
     g = p.add_argument_group("backtest")
+    g.add_argument("--curves", type=name_list, default=None, metavar="SET[,SET]",
+                   help="instead of a table, backtest the public curve sets: obsscaling (LLM "
+                        "families fitted on <= 8B, larger sizes scored) and/or learning (92 "
+                        "learning curves); scores every predictive method unless --methods")
+    g.add_argument("--external", default=str(DEFAULT_EXTERNAL), metavar="DIR",
+                   help="folder holding the public data (default ../shared/data/external "
+                        "beside the repository, or $SCALEFIT_EXTERNAL)")
+    g.add_argument("--plot", metavar="FILE", default=None,
+                   help="with --curves: write the calibration plot (nominal vs observed "
+                        "coverage) as FILE (.png or .pdf)")
     g.add_argument("--holdout", type=_positive_int, default=1, metavar="K",
                    help="number of largest distinct sizes held out (default 1)")
-    g.add_argument("--methods", type=name_list, default=list(DEFAULT_METHODS), metavar="M[,M]",
-                   help=f"methods scored (default {','.join(DEFAULT_METHODS)})")
+    g.add_argument("--methods", type=name_list, default=None, metavar="M[,M]",
+                   help=f"methods scored (default {','.join(DEFAULT_METHODS)}; with --curves "
+                        f"{','.join(PREDICTIVE_DEFAULT)})")
     g.add_argument("--levels", type=_levels, default=list(LEVELS),
                    help="nominal interval levels (default 0.68,0.95)")
     x = p.add_argument_group("execution")
@@ -73,12 +96,69 @@ def add_parser(sub) -> None:
     p.set_defaults(handler=run)
 
 
+def run_curves(args: argparse.Namespace) -> int:
+    """``--curves``: every predictive method on the public curve sets; coverage, APE, a plot."""
+    from scalefit.calibration import coverage_curve, score_curves, summarise
+    from scalefit.curves import external_curves
+    from scalefit.executor import make_executor
+    from scalefit.io import atomic_write_csv, atomic_write_json
+    from scalefit.predictive import METHODS
+    from scalefit.report.tables import to_markdown
+
+    methods = tuple(PREDICTIVE_DEFAULT if args.methods is None else args.methods)
+    scores, coverage, summaries = [], {}, {}
+    with make_executor(args.workers, args.scheduler) as executor:
+        for name in args.curves:
+            curves = external_curves(name, args.external)
+            frame = score_curves(curves, methods, quiet=args.quiet,
+                                 executor=None if args.workers == 1 and not args.scheduler
+                                 else executor).assign(curve_set=name)
+            scores.append(frame)
+            summaries[name] = summarise(frame)
+            coverage[name] = coverage_curve(frame)
+            cols = ["method", "points", "coverage68", "coverage95", "median_ape", "mape",
+                    "rmsle", "interval_score95"]
+            print(f"== {name}: {len(curves)} curves, held-out points scored per method ==")
+            print(to_markdown(summaries[name][[c for c in cols if c in summaries[name]]], 3))
+    if args.plot:
+        from scalefit.report.figures_analyses import figure_calibration
+        from scalefit.io import atomic_path
+
+        fig = figure_calibration(coverage)
+        with atomic_path(args.plot) as tmp:
+            fig.savefig(tmp, format=Path(args.plot).suffix.lstrip(".") or "png", dpi=130)
+        print(f"wrote {args.plot}")
+    if args.json:
+        atomic_write_json(args.json, {name: {"summary": summaries[name].to_dict("records"),
+                                             "coverage": {m: {str(k): v for k, v in row.items()}
+                                                          for m, row in coverage[name].iterrows()}}
+                                      for name in args.curves} | {"methods": list(methods),
+                                                                  "all_methods": list(METHODS)})
+        print(f"wrote {args.json}")
+    if args.csv:
+        atomic_write_csv(args.csv, pd.concat(scores, ignore_index=True))
+        print(f"wrote {args.csv}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from scalefit.backtest import backtest_tables
     from scalefit.executor import make_executor
     from scalefit.io import atomic_write_csv, atomic_write_json
     from scalefit.report.text import format_backtest
 
+    if args.curves:
+        if args.table is not None:
+            raise ScalefitError("give a table or --curves, not both")
+        unknown = [c for c in args.curves if c not in CURVE_SETS]
+        if unknown:
+            raise ScalefitError(f"unknown curve set {unknown[0]!r}; choose from "
+                                f"{', '.join(CURVE_SETS)}")
+        return run_curves(args)
+    if args.table is None:
+        raise ScalefitError("give a gain table to backtest, or --curves obsscaling,learning")
+    if args.methods is None:
+        args.methods = list(DEFAULT_METHODS)
     groups = load_groups(args)
     tables = {(label if label is not None else table.source): table
               for label, table in groups.items()}

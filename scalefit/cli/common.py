@@ -24,10 +24,11 @@ def name_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
-def add_table_arguments(p: argparse.ArgumentParser) -> None:
-    """The gain-table input and how to read it."""
-    p.add_argument("table", help="gain table CSV (size, gain, se[, benchmark]) or accuracy table "
-                                 "(method, size, benchmark, accuracy, n_problems)")
+def add_table_arguments(p: argparse.ArgumentParser, optional: bool = False) -> None:
+    """The gain-table input and how to read it (``optional``: the table may be left out)."""
+    p.add_argument("table", nargs="?" if optional else None,
+                   help="gain table CSV (size, gain, se[, benchmark]) or accuracy table "
+                        "(method, size, benchmark, accuracy, n_problems)")
     g = p.add_argument_group("reading the table")
     g.add_argument("--size-unit", choices=list(UNIT_FACTORS), default=None,
                    help="unit of a size column whose name carries none (size_b, size_m, ... "

@@ -1,7 +1,8 @@
 """Figures 3, 4 and 6 of seed 000 drawn from the analyses' result objects (never refitting).
 
-``figure_decomposition(Decomposition)``, ``figure_validation(ValidationResult)`` and
-``figure_design(DesignResult)`` each return a matplotlib ``Figure``; write it with
+``figure_decomposition(Decomposition)``, ``figure_validation(ValidationResult)``,
+``figure_design(DesignResult)`` and ``figure_calibration`` (the real-data backtest) each return a
+matplotlib ``Figure``; write it with
 ``scalefit.report.figures.save_figure``.
 """
 
@@ -134,5 +135,24 @@ def figure_design(des):
     b2.legend(fontsize=7, loc="lower right")
     b.set_title(f"(b) one point with SE {des.new_se:g} pp: variance reduction at "
                 f"{des.target:g} {unit}")
+    fig.tight_layout()
+    return fig
+
+
+def figure_calibration(coverage: dict, highlight: str = "lfo_aicc"):
+    """Calibration plot of the real-data backtest: observed against nominal coverage of central
+    intervals, one panel per data set. ``coverage[name]`` is a DataFrame, methods × levels
+    (``scalefit.calibration.coverage_curve``)."""
+    fig, axes = plt.subplots(1, len(coverage), figsize=(5.2 * len(coverage), 4.6), squeeze=False)
+    for ax, (name, cov) in zip(axes[0], coverage.items()):
+        for method, row in cov.iterrows():
+            ax.plot(row.index, row.values, "o-", label=method, lw=2.5 if method == highlight else 1)
+        ax.plot([0.4, 1], [0.4, 1], "k--", lw=0.8, label="perfect calibration")
+        ax.set_xlabel("nominal coverage of the central interval")
+        ax.set_ylabel("observed coverage of held-out points")
+        ax.set_title(name)
+        ax.set_xlim(0.45, 1.0)
+        ax.set_ylim(0.0, 1.02)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

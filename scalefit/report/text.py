@@ -110,6 +110,25 @@ def format_bootstrap(result) -> str:
     return title + "\n\n" + _table(header, rows)
 
 
+def format_predictive(pred, unit: str) -> str:
+    """The calibrated predictive (``scalefit.predictive.Predictive``): mean, scale, and the 68%
+    and 95% intervals per size, with the method's notes."""
+    lo68, hi68 = pred.interval(0.68)
+    lo95, hi95 = pred.interval(0.95)
+    df = np.broadcast_to(pred.df, pred.sizes.shape)
+    rows = [[f"{s:g} {unit}", fmt(m, 2), fmt(sc, 2), "∞" if not np.isfinite(d) else f"{d:g}",
+             f"[{fmt(a, 2)}, {fmt(b, 2)}]", f"[{fmt(c, 2)}, {fmt(e, 2)}]"]
+            for s, m, sc, d, a, b, c, e in zip(pred.sizes, pred.mean, pred.scale, df, lo68, hi68,
+                                               lo95, hi95)]
+    title = (f"Calibrated predictive interval ({pred.method}; docs/calibration.md): Student-t "
+             "with the eq. 9 variance plus a model-structure term from this table's own "
+             "leave-future-out errors" if pred.method.startswith("lfo") else
+             f"Predictive interval ({pred.method}; docs/calibration.md)")
+    notes = "".join(f"\n  note: {n}" for n in pred.notes)
+    return (title + notes + "\n\n"
+            + _table(["size", "mean (pp)", "scale", "df", "68% interval", "95% interval"], rows))
+
+
 def format_mcmc(result) -> str:
     """MCMC table: per law the convergence diagnostics (max R-hat, min bulk and tail ESS), its
     mixture weight and the posterior mean [95% interval] per size; then the model average and
