@@ -17,7 +17,6 @@ No timing is asserted anywhere; the numbers are for reading.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -124,9 +123,17 @@ def forward_compare(model, batch: int) -> dict:
 
 
 _MEM_CHILD = r"""
-import resource, sys, torch
+import sys, torch
 torch.set_num_threads(1)
 from scalefit.runner.losses import opsd_loss
+
+
+def status_kib(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+
+
 b, t, v, chunk = map(int, sys.argv[1:5])
 chunk = None if chunk == 0 else chunk
 g = torch.Generator().manual_seed(0)
@@ -134,11 +141,12 @@ s = torch.randn(b, t, v, generator=g).requires_grad_(True)
 te = torch.randn(b, t, v, generator=g)
 mask = torch.ones(b, t, dtype=torch.bool)
 s.grad = torch.zeros_like(s)           # the gradient buffer is part of the inputs
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")                       # reset the peak (VmHWM) to the current RSS: inputs only
+base = status_kib("VmRSS")
 loss = opsd_loss(s, te, mask, 0.5, chunk_size=chunk)
 loss.backward()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print((peak - base) / 1024)
+print((status_kib("VmHWM") - base) / 1024)
 """
 
 
@@ -229,13 +237,17 @@ def main(argv=None) -> int:
     for row in mem:
         print(f"   {row['chunks']:3d} chunk(s) of {row['chunk_size']:4d} positions: "
               f"{row['peak_extra_mib']:8.1f} MiB")
-    mem_t = [dict(row, length=t) for t in (128, 256, 512)
+    mem_t = [dict(row, length=t) for t in (128, 256, 512, 1024)
              for row in divergence_memory(4, t, 32000, (t // 32,))]
     res["divergence_memory_vs_length"] = mem_t
-    print("   with 32 positions per chunk, against rollout length:")
+    print("   with 32 positions per chunk, against rollout length (the gradient buffer, B·T·V "
+          "floats, is the part that must grow):")
     for row in mem_t:
+        grad_mib = 4 * row["length"] * 32000 * 4 / 2**20
+        row["beyond_gradient_mib"] = row["peak_extra_mib"] - grad_mib
         print(f"   T = {row['length']:4d} ({row['chunks']:2d} chunks): "
-              f"{row['peak_extra_mib']:8.1f} MiB")
+              f"{row['peak_extra_mib']:8.1f} MiB = gradient {grad_mib:6.1f} + "
+              f"{row['beyond_gradient_mib']:6.1f} MiB")
     if args.json:
         from scalefit.io import atomic_write_json
 

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from scalefit.average import fit_laws
 from scalefit.bootstrap import (average_batch, bootstrap, bootstrap_replicates, fit_law_batch,
                                 fit_laws_batch)
 from scalefit.cli import main

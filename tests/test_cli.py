@@ -109,3 +109,14 @@ def test_backtest_curves_prints_table_and_plot(tmp_path, capsys):
     assert summary["paper"]["points"] == summary["lfo_aicc"]["points"] == 45
     assert summary["lfo_aicc"]["coverage95"] > summary["paper"]["coverage95"]
     assert "| lfo_aicc |" in capsys.readouterr().out
+
+
+def test_atomic_write_respects_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "r.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644

@@ -6,7 +6,6 @@ from scipy import stats
 
 from scalefit.average import fit_laws
 from scalefit.data import GainTable, load_gain_table
-from scalefit.laws import LAWS
 from scalefit.predictive import (METHODS, Predictive, _stacking_weights, lfo_errors, lfo_origins,
                                  predictive, structure_scale)
 

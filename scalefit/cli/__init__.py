@@ -9,7 +9,7 @@ import sys
 from scalefit import __version__
 from scalefit.errors import ScalefitError
 
-COMMANDS = ("fit", "backtest", "design", "decompose", "validate", "report", "run")
+COMMANDS = ("fit", "backtest", "design", "decompose", "validate", "report", "run", "loop")
 
 DESCRIPTION = """\
 scalefit: will a post-training method keep helping as models grow?

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scalefit.cli.common import add_table_arguments, load_groups, name_list
+from scalefit.cli.common import add_table_arguments, int_at_least, load_groups, name_list
 from scalefit.cli.validate import METHOD_NAMES
 from scalefit.curves import CURVE_SETS, DEFAULT_EXTERNAL
 from scalefit.errors import ScalefitError
@@ -34,16 +34,6 @@ multi-benchmark table is its own curve) and scores the held-out rows: error (tru
 absolute percentage error, and whether each nominal interval covers the truth. Methods:
 {methods}. See docs/analyses.md.
 """
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
 
 
 def _levels(text: str) -> list[float]:
@@ -75,7 +65,7 @@ def add_parser(sub) -> None:
     g.add_argument("--plot", metavar="FILE", default=None,
                    help="with --curves: write the calibration plot (nominal vs observed "
                         "coverage) as FILE (.png or .pdf)")
-    g.add_argument("--holdout", type=_positive_int, default=1, metavar="K",
+    g.add_argument("--holdout", type=int_at_least(1), default=1, metavar="K",
                    help="number of largest distinct sizes held out (default 1)")
     g.add_argument("--methods", type=name_list, default=None, metavar="M[,M]",
                    help=f"methods scored (default {','.join(DEFAULT_METHODS)}; with --curves "
@@ -83,7 +73,7 @@ def add_parser(sub) -> None:
     g.add_argument("--levels", type=_levels, default=list(LEVELS),
                    help="nominal interval levels (default 0.68,0.95)")
     x = p.add_argument_group("execution")
-    x.add_argument("--workers", type=_positive_int, default=1,
+    x.add_argument("--workers", type=int_at_least(1), default=1,
                    help="worker processes over curves (default 1: inline)")
     x.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on a Dask cluster at this scheduler address")

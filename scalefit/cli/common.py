@@ -20,6 +20,28 @@ def size_list(text: str) -> list[float]:
     return sizes
 
 
+def int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def require_torch(command: str) -> None:
+    """One clear line instead of an ImportError when the runner extra is not installed."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        from scalefit.errors import ScalefitError
+        raise ScalefitError(f"{command} needs torch: pip install -e '.[runner]'") from None
+
+
 def name_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 

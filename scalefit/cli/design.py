@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalefit.cli.common import add_table_arguments, load_groups, size_list
+from scalefit.cli.common import add_table_arguments, int_at_least, load_groups, size_list
 from scalefit.data import normalise_name, read_csv
 from scalefit.errors import DataError
 
@@ -28,16 +28,6 @@ mixture of laws), also per unit cost (cost ∝ size unless --costs or a cost col
 otherwise). The paper's eq. 14 (weighted disagreement at the candidate) is printed beside it.
 See docs/analyses.md.
 """
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {value}")
-    return value
 
 
 def _positive_float(text: str) -> float:
@@ -73,7 +63,7 @@ def add_parser(sub) -> None:
                    help="ranking criterion (default reduction)")
     g.add_argument("--weights", choices=WEIGHT_CRITERIA, default="aic",
                    help="information criterion of the law weights (default aic)")
-    g.add_argument("--sims", type=_positive_int, default=400, metavar="S",
+    g.add_argument("--sims", type=int_at_least(2), default=400, metavar="S",
                    help="simulated measurements per candidate (default 400)")
     g.add_argument("--draws", choices=DRAWS, default="bootstrap",
                    help="parameter uncertainty of the drawn law: its bootstrap refits "

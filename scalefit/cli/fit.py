@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 from scalefit.average import CRITERIA, fit_laws
-from scalefit.cli.common import add_table_arguments, default_sizes, load_groups, name_list, size_list
+from scalefit.cli.common import (add_table_arguments, default_sizes, int_at_least, load_groups,
+                                 name_list, size_list)
 from scalefit.io import atomic_write_csv, atomic_write_json
 from scalefit.laws import LAWS
 from scalefit.predictive import METHODS as PREDICTIVE_METHODS
@@ -32,18 +33,6 @@ chosen weights. See docs/uncertainty.md.
 """
 
 
-def _positive_int(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
-        return value
-    return parse
-
-
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "fit", help="fit, rank and average the scaling laws; extrapolate with uncertainty",
@@ -63,7 +52,7 @@ def add_parser(sub) -> None:
     g.add_argument("--laws", type=name_list, default=None, metavar="NAME[,NAME]",
                    help=f"fit only these laws (default all: {', '.join(LAWS)})")
     u = p.add_argument_group("uncertainty (docs/uncertainty.md)")
-    u.add_argument("--bootstrap", type=_positive_int(2), default=0, metavar="N",
+    u.add_argument("--bootstrap", type=int_at_least(2), default=0, metavar="N",
                    help="parametric bootstrap with N replicates (the paper uses 1000): Gaussian "
                         "noise scaled by each SE, every law refitted and the weights recomputed "
                         "per replicate; percentile 95%% intervals per law and averaged")
@@ -76,14 +65,14 @@ def add_parser(sub) -> None:
     u.add_argument("--mcmc", action="store_true",
                    help="sample each law's posterior with emcee (Gaussian likelihood with the "
                         "SEs, uniform priors) and mix the posterior predictives")
-    u.add_argument("--mcmc-steps", type=_positive_int(100), default=2500, metavar="N",
+    u.add_argument("--mcmc-steps", type=int_at_least(100), default=2500, metavar="N",
                    help="initial steps per walker (default 2500); a law whose R-hat or ESS "
                         "fails is extended by doubling up to --mcmc-max-steps")
-    u.add_argument("--mcmc-max-steps", type=_positive_int(100), default=None, metavar="N",
+    u.add_argument("--mcmc-max-steps", type=int_at_least(100), default=None, metavar="N",
                    help="most steps per walker (default 4 x --mcmc-steps)")
-    u.add_argument("--mcmc-burn", type=_positive_int(0), default=None, metavar="N",
+    u.add_argument("--mcmc-burn", type=int_at_least(0), default=None, metavar="N",
                    help="steps discarded as burn-in (default a quarter of --mcmc-steps)")
-    u.add_argument("--mcmc-walkers", type=_positive_int(8), default=32, metavar="N",
+    u.add_argument("--mcmc-walkers", type=int_at_least(8), default=32, metavar="N",
                    help="emcee walkers (default 32)")
     u.add_argument("--mcmc-weights", default=None,
                    choices=("aic", "aicc", "bic", "stacking", "pseudo-bma"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from scalefit.cli.common import add_table_arguments, load_groups, size_list
+from scalefit.cli.common import add_table_arguments, int_at_least, load_groups, size_list
 
 EXAMPLES = """\
 examples:
@@ -18,16 +18,6 @@ Writes figure1_fits … figure7_per_benchmark (PNG and PDF), table1_model_select
 table2_decomposition (CSV and Markdown), predictions_bootstrap, and index.md listing them.
 Takes about a minute on 2 cores with the defaults.
 """
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {value}")
-    return value
 
 
 def add_parser(sub) -> None:
@@ -47,9 +37,9 @@ def add_parser(sub) -> None:
                    help="candidate sizes of Figure 6 (default 14,32,70,100,140,200,405)")
     g.add_argument("--criterion", choices=("aic", "aicc", "bic"), default="aic",
                    help="information criterion of the weights (default aic, as the paper)")
-    g.add_argument("--bootstrap", type=_positive_int, default=1000, metavar="N",
+    g.add_argument("--bootstrap", type=int_at_least(2), default=1000, metavar="N",
                    help="bootstrap replicates (default 1000)")
-    g.add_argument("--validation", type=_positive_int, default=200, metavar="N",
+    g.add_argument("--validation", type=int_at_least(2), default=200, metavar="N",
                    help="synthetic-validation replicates per regime (default 200)")
     g.add_argument("--no-posterior", action="store_true",
                    help="skip the decomposition's posterior sampling (Figure 3b shows the "

@@ -18,10 +18,8 @@ def add_parser(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        from scalefit.errors import ScalefitError
-        raise ScalefitError("scalefit run needs torch: pip install -e '.[runner]'") from None
+    from scalefit.cli.common import require_torch
     from scalefit.runner import cli as runner_cli
+
+    require_torch("scalefit run")
     return runner_cli.main(args)

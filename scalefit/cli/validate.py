@@ -7,7 +7,8 @@ import math
 import re
 from pathlib import Path
 
-from scalefit.cli.common import add_table_arguments, load_groups, name_list, size_list
+from scalefit.cli.common import (add_table_arguments, int_at_least, load_groups, name_list,
+                                 size_list)
 from scalefit.laws import LAWS
 
 # Kept light: the analysis modules (scipy.stats and friends) load only when the command runs.
@@ -34,16 +35,6 @@ paper's 2σ). Methods: {methods}. The figure data are the --json / --csv files
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
 def _level(text: str) -> float:
     try:
         value = float(text)
@@ -64,9 +55,9 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_table_arguments(p)
     g = p.add_argument_group("study")
-    g.add_argument("--replicates", type=_positive_int, default=200, metavar="N",
+    g.add_argument("--replicates", type=int_at_least(1), default=200, metavar="N",
                    help="simulated tables per regime (default 200)")
-    g.add_argument("--bootstrap", type=_positive_int, default=200, metavar="B",
+    g.add_argument("--bootstrap", type=int_at_least(1), default=200, metavar="B",
                    help="bootstrap resamples per simulated table for the bootstrap method "
                         "(default 200)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0); results do not "
@@ -83,11 +74,11 @@ def add_parser(sub) -> None:
     g.add_argument("--level", type=_level, default=TWO_SIGMA,
                    help="central interval level scored (default 0.9545 = ±2σ)")
     x = p.add_argument_group("execution")
-    x.add_argument("--workers", type=_positive_int, default=None,
+    x.add_argument("--workers", type=int_at_least(1), default=None,
                    help="worker processes (default: the CPU count; 1 runs inline)")
     x.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on a Dask cluster at this scheduler address instead")
-    x.add_argument("--chunk", type=_positive_int, default=25,
+    x.add_argument("--chunk", type=int_at_least(1), default=25,
                    help="replicates per job (default 25)")
     o = p.add_argument_group("output")
     o.add_argument("--per-size", action="store_true", help="also print the tables per size")

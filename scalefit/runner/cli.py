@@ -23,7 +23,8 @@ reference in context, full-vocabulary JSD_beta), each from the base with paired 
 on the same held-out problems (id = trained number of terms, ood = more terms).
 
 Writes to --out: gains.csv (OPSD - SFT, pp; the table `scalefit fit` reads), gains_vs_base.csv
-(OPSD - base), gains_all.csv (every row incl. non-distillable ones, with notes), manifest.json.
+(OPSD - base), gains_all.csv (every row incl. non-distillable ones, with notes), manifest.json,
+and gain_vs_size.png/.pdf (gain vs size per richness level).
 Checkpoints go to --checkpoint-dir (default OUT/checkpoints); rerunning the same command resumes.
 
 Examples:
@@ -49,7 +50,7 @@ def _floats(text: str) -> tuple[float, ...]:
     return vals
 
 
-def _sizes(text: str) -> tuple[str, ...]:
+def sizes_type(text: str) -> tuple[str, ...]:
     try:
         return parse_sizes(text)
     except ValueError as err:
@@ -66,7 +67,7 @@ def _ints(text: str) -> tuple[int, ...]:
     return vals
 
 
-def _positive(kind):
+def positive_type(kind):
     def parse(text):
         try:
             v = kind(text)
@@ -78,7 +79,7 @@ def _positive(kind):
     return parse
 
 
-def _unit(text):
+def unit_type(text):
     v = float(text)
     if not 0.0 <= v <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
@@ -97,7 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "sizes (10k-1m) x richness 0,1 x 5 seeds, under an hour on 2 cores; gpu: "
                         "8 sizes up to 30m params x richness 0,0.5,1, for one GPU "
                         "(default: %(default)s)")
-    g.add_argument("--sizes", type=_sizes, metavar="LIST",
+    g.add_argument("--sizes", type=sizes_type, metavar="LIST",
                    help=f"comma-separated sizes instead of the preset's: {SIZE_HELP}, or a "
                         "shape like L4H4D96 (layers, heads, width)")
     g.add_argument("--richness", type=_floats, metavar="LIST",
@@ -106,7 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "the format the student writes); e.g. 0,0.5,1")
     g.add_argument("--hide-answer", action="store_true",
                    help="references end without '#answer' (default: the answer is shown)")
-    g.add_argument("--seeds", type=_positive(int), metavar="N",
+    g.add_argument("--seeds", type=positive_type(int), metavar="N",
                    help="paired fine-tuning seeds per size and richness (preset: 2 smoke, 5 "
                         "small/gpu)")
     g.add_argument("--seed", type=int, metavar="N",
@@ -119,10 +120,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="checkpoints (default OUT/checkpoints); rerunning resumes from them")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                    help="auto picks cuda when torch sees a GPU (default auto)")
-    g.add_argument("--workers", type=_positive(int), default=None, metavar="N",
+    g.add_argument("--workers", type=positive_type(int), default=None, metavar="N",
                    help="local worker processes, one size each, 1 torch thread per process "
                         "(default: min(2, cores); 1 runs inline)")
-    g.add_argument("--threads", type=_positive(int), default=None, metavar="N",
+    g.add_argument("--threads", type=positive_type(int), default=None, metavar="N",
                    help="torch threads per worker (default 1: on a shared CPU more threads "
                         "per process are much slower)")
     g.add_argument("--scheduler", metavar="ADDRESS",
@@ -130,45 +131,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "instead of local processes")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
     g = parser.add_argument_group("training (override the preset)")
-    g.add_argument("--pretrain-steps", type=_positive(int), metavar="N",
+    g.add_argument("--pretrain-steps", type=positive_type(int), metavar="N",
                    help="base-model pretraining steps")
-    g.add_argument("--pretrain-batch", type=_positive(int), metavar="N",
+    g.add_argument("--pretrain-batch", type=positive_type(int), metavar="N",
                    help="problems per pretraining step")
-    g.add_argument("--pretrain-lr", type=_positive(float), help="pretraining learning rate (peak)")
-    g.add_argument("--steps", dest="finetune_steps", type=_positive(int), metavar="N",
+    g.add_argument("--pretrain-lr", type=positive_type(float), help="pretraining learning rate (peak)")
+    g.add_argument("--steps", dest="finetune_steps", type=positive_type(int), metavar="N",
                    help="optimiser steps of SFT and of OPSD (the same for both)")
-    g.add_argument("--batch-size", type=_positive(int), metavar="N",
+    g.add_argument("--batch-size", type=positive_type(int), metavar="N",
                    help="problems per fine-tuning step (SFT and OPSD)")
-    g.add_argument("--lr", type=_positive(float), help="fine-tuning learning rate (peak)")
+    g.add_argument("--lr", type=positive_type(float), help="fine-tuning learning rate (peak)")
     g.add_argument("--objective", choices=("jsd", "pg"),
                    help="OPSD loss: jsd = full-vocabulary JSD_beta (eq. 6-8), pg = sampled-token "
                         "policy gradient (eq. 9) (default jsd)")
-    g.add_argument("--beta", type=_unit,
+    g.add_argument("--beta", type=unit_type,
                    help="JSD_beta weight: 0 = forward KL(teacher||student), 1 = reverse "
                         "KL(student||teacher) (default 0.5)")
-    g.add_argument("--top-k", type=_positive(int), metavar="K",
+    g.add_argument("--top-k", type=positive_type(int), metavar="K",
                    help="distil over the teacher's top-k tokens only (default: full vocabulary)")
-    g.add_argument("--teacher-ema", type=_unit, metavar="DECAY",
+    g.add_argument("--teacher-ema", type=unit_type, metavar="DECAY",
                    help="EMA teacher with this decay (default: the frozen initial policy)")
-    g.add_argument("--temperature", type=_positive(float),
+    g.add_argument("--temperature", type=positive_type(float),
                    help="sampling temperature of the student's rollouts (default 1.0; the "
                         "paper used 1.2)")
-    g.add_argument("--rollouts-per-prompt", type=_positive(int), metavar="N",
+    g.add_argument("--rollouts-per-prompt", type=positive_type(int), metavar="N",
                    help="student rollouts per problem (default 1)")
-    g.add_argument("--max-new-tokens", type=_positive(int), metavar="N",
+    g.add_argument("--max-new-tokens", type=positive_type(int), metavar="N",
                    help="rollout and evaluation length cap (default 80)")
-    g.add_argument("--eval-problems", type=_positive(int), metavar="N",
+    g.add_argument("--eval-problems", type=positive_type(int), metavar="N",
                    help="held-out problems per split (id and ood)")
     g.add_argument("--terms", type=_ints, metavar="LIST",
                    help="numbers of terms in training and the id split (default 3,4,5)")
     g.add_argument("--ood-terms", type=_ints, metavar="LIST",
                    help="numbers of terms in the ood split (default 6)")
-    g.add_argument("--digits", type=_positive(int), metavar="D", help="operand digits (default 2)")
+    g.add_argument("--digits", type=positive_type(int), metavar="D", help="operand digits (default 2)")
     g.add_argument("--min-teacher-advantage", type=float, metavar="PP",
                    help="report a gain only where the teacher (base model + reference) beats the "
                         "base student by at least this many pp on that split (default 15), or by "
                         "--min-headroom-share of the student's headroom if that is smaller")
-    g.add_argument("--min-headroom-share", type=_unit, metavar="F",
+    g.add_argument("--min-headroom-share", type=unit_type, metavar="F",
                    help="see --min-teacher-advantage (default 0.5: a teacher that closes half "
                         "of the gap between the student and 100%% is enough)")
 
@@ -202,6 +203,9 @@ def main(args: argparse.Namespace) -> int:
     command = shlex.join(sys.argv) if sys.argv else None
     gains = run_sweep(cfg, out, workers=workers, scheduler=args.scheduler,
                       checkpoint_dir=args.checkpoint_dir, quiet=args.quiet, command=command)
+    from scalefit.report.figures_runner import write_gain_figure
+
+    write_gain_figure(gains.parent)
     print(summary_text(gains.parent))
     return 0
 

@@ -7,8 +7,8 @@
 which is 0 at β = 0 and 1 by construction; as in TRL's GKD (``generalized_jsd_loss``) β = 0 is
 taken to mean the forward KL(p_T ‖ p_S) and β = 1 the reverse KL(p_S ‖ p_T). ``opsd_loss`` averages
 it over each rollout's valid tokens (1/|ŷ| Σ_n, eq. 6) and then over the batch (Algorithm 1), in
-chunks of positions recomputed in the backward pass so that memory does not grow with rollout
-length. The teacher's logits are a constant (gradients reach the student only).
+chunks of positions recomputed in the backward pass, so that beyond the gradient itself memory
+does not grow with rollout length. The teacher's logits are a constant (gradients reach the student only).
 ``policy_gradient_loss`` is the sampled-token variant of eq. 9.
 """
 
@@ -18,7 +18,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
 
 def _restrict_top_k(student_logits, teacher_logits, top_k: int | None):
@@ -48,27 +47,56 @@ def generalized_jsd(student_logits, teacher_logits, beta: float, *, temperature:
     return beta * kl_t + (1 - beta) * kl_s
 
 
+class _ChunkedDivergence(torch.autograd.Function):
+    """Σ_{b,n} w_{bn} JSD_β(b, n), computed ``step`` positions at a time in forward (no graph
+    kept) and recomputed chunk by chunk in backward, each chunk's gradient written into one
+    preallocated buffer: beyond that gradient, memory does not grow with rollout length.
+    (Autograd through slices would allocate a full-size zero gradient for every chunk.)"""
+
+    @staticmethod
+    def forward(ctx, student_logits, teacher_logits, weights, beta, temperature, top_k, step):
+        ctx.save_for_backward(student_logits, teacher_logits, weights)
+        ctx.options = (beta, temperature, top_k, step)
+        total = student_logits.new_zeros(())
+        for a in range(0, student_logits.shape[1], step):
+            div = generalized_jsd(student_logits[:, a:a + step], teacher_logits[:, a:a + step],
+                                  beta, temperature=temperature, top_k=top_k)
+            total += (div * weights[:, a:a + step]).sum()
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        student_logits, teacher_logits, weights = ctx.saved_tensors
+        beta, temperature, top_k, step = ctx.options
+        grad = torch.empty_like(student_logits)
+        for a in range(0, student_logits.shape[1], step):
+            with torch.enable_grad():
+                s = student_logits[:, a:a + step].detach().requires_grad_(True)
+                div = generalized_jsd(s, teacher_logits[:, a:a + step], beta,
+                                      temperature=temperature, top_k=top_k)
+                (g,) = torch.autograd.grad((div * weights[:, a:a + step]).sum(), s)
+            grad[:, a:a + step] = g * grad_output
+        return grad, None, None, None, None, None, None
+
+
 def opsd_loss(student_logits, teacher_logits, mask, beta: float = 0.5, *,
               temperature: float = 1.0, top_k: int | None = None, chunk_size: int | None = 32):
     """Eq. 6 and Algorithm 1: mean over the batch of each rollout's mean per-token JSD_β.
 
     ``student_logits`` and ``teacher_logits`` are (B, T, V) at the rollout's positions and
     ``mask`` (B, T) marks its valid tokens. With ``chunk_size`` the divergence is computed
-    ``chunk_size`` positions at a time and recomputed in backward (activation checkpointing).
+    ``chunk_size`` positions at a time, in forward and again in backward (``_ChunkedDivergence``).
     """
     teacher_logits = teacher_logits.detach()
-    per_token = []
-    step = chunk_size or student_logits.shape[1]
-    for start in range(0, student_logits.shape[1], step):
-        s, t = student_logits[:, start:start + step], teacher_logits[:, start:start + step]
-        if chunk_size and torch.is_grad_enabled() and s.requires_grad:
-            per_token.append(checkpoint(generalized_jsd, s, t, beta, temperature=temperature,
-                                        top_k=top_k, use_reentrant=False))
-        else:
-            per_token.append(generalized_jsd(s, t, beta, temperature=temperature, top_k=top_k))
-    div = torch.cat(per_token, dim=1)
-    m = mask.to(div.dtype)
-    return ((div * m).sum(1) / m.sum(1).clamp(min=1)).mean()
+    m = mask.to(student_logits.dtype)
+    # each valid token weighs 1/|ŷ| within its rollout, each rollout 1/B (eq. 6, Algorithm 1)
+    weights = m / m.sum(1, keepdim=True).clamp(min=1) / m.shape[0]
+    if chunk_size:
+        return _ChunkedDivergence.apply(student_logits, teacher_logits, weights, beta,
+                                        temperature, top_k, chunk_size)
+    div = generalized_jsd(student_logits, teacher_logits, beta, temperature=temperature,
+                          top_k=top_k)
+    return (div * weights).sum()
 
 
 def policy_gradient_loss(student_logits, teacher_logits, tokens, mask, *,

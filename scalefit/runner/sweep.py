@@ -68,7 +68,7 @@ def _flatten(d, prefix=""):
     return out
 
 
-def _mismatch(saved: dict, wanted: dict) -> str:
+def settings_mismatch(saved: dict, wanted: dict) -> str:
     a, b = _flatten(saved or {}), _flatten(wanted)
     diffs = [f"{k} {a.get(k, '<unset>')!r} → {b.get(k, '<unset>')!r}"
              for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
@@ -92,7 +92,7 @@ def load_checkpoint(path: Path, kind: str, key: str, settings: dict) -> dict | N
                             "redo that phase") from None
     if ck.get("format") != FORMAT_VERSION or ck.get("kind") != kind or ck["key"] != key:
         raise ScalefitError(f"checkpoint {path} was made with different settings "
-                            f"({_mismatch(ck.get('settings'), settings) or 'format/kind'}); "
+                            f"({settings_mismatch(ck.get('settings'), settings) or 'format/kind'}); "
                             "use another --out (or --checkpoint-dir), or delete it to redo it")
     return ck
 
@@ -381,8 +381,6 @@ def write_tables(out_dir, results: list[dict], cfg: RunConfig) -> dict:
     vs_sft, vs_base = (frame.astype({"richness": float})
                        .sort_values(["richness", "benchmark", "size_m"], kind="stable")
                        for frame in (vs_sft, vs_base))
-    fmt = {c: 6 for c in TABLE_COLUMNS}
-    fmt["size_m"] = 6
 
     def rounded(frame):
         out = frame.copy()
