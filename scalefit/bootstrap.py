@@ -64,7 +64,7 @@ import pandas as pd
 from scalefit.average import AveragedFit, akaike_weights, model_average, size_key
 from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
-from scalefit.fit import OK, SKIPPED, fit_law, information_criteria
+from scalefit.fit import OK, SKIPPED, best_least_squares, fit_law, information_criteria
 from scalefit.laws import LAWS, Law
 from scalefit.progress import progress
 
@@ -360,27 +360,9 @@ def _scipy_refit(law: Law, x, y, se, starts, lo, hi):
     """The fallback for one replicate: scipy's bounded trust-region least squares (as
     ``scalefit.fit.fit_law``) from the batched candidates, then from the law's own starts.
     Returns (theta, chi², cov, at_bound) or None."""
-    from scipy.optimize import least_squares
-
-    def resid(theta):
-        return (y - law.value(theta, x)) / se
-
-    def jac(theta):
-        return -law.jacobian(theta, x) / se[:, None]
-
     span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
-    best = None
-    for x0 in np.clip(starts, lo + 1e-9 * span, hi - 1e-9 * span):
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            try:
-                r = least_squares(resid, x0, jac=jac, bounds=(lo, hi), method="trf",
-                                  x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12,
-                                  max_nfev=2000)
-            except (ValueError, np.linalg.LinAlgError):
-                continue
-        if r.status > 0 and np.isfinite(r.cost) and (best is None or r.cost < best.cost):
-            best = r
+    best = best_least_squares(law, x, y, se, np.clip(starts, lo + 1e-9 * span, hi - 1e-9 * span),
+                              lo, hi)
     if best is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -104,6 +104,31 @@ def _covariance(jac_w: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return np.linalg.inv(jtj), notes
 
 
+def best_least_squares(law: Law, x, y, se, starts, lo, hi):
+    """Bounded trust-region least squares of chi² from each start (rows of ``starts``, inside
+    the bounds); the converged result with the lowest cost, or None if no start converged."""
+
+    def resid(theta):
+        return (y - law.value(theta, x)) / se
+
+    def jac(theta):
+        return -law.jacobian(theta, x) / se[:, None]
+
+    best = None
+    for x0 in starts:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            try:
+                r = least_squares(resid, x0, jac=jac, bounds=(lo, hi), method="trf",
+                                  x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12,
+                                  max_nfev=2000)
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+        if r.status > 0 and np.isfinite(r.cost) and (best is None or r.cost < best.cost):
+            best = r
+    return best
+
+
 def fit_law(law: Law | str, sizes, gains, se, *, size_unit: str = "B") -> FitResult:
     """Fit ``law`` to (sizes, gains ± se) by weighted least squares (seed 000, eq. 6).
 
@@ -129,24 +154,7 @@ def fit_law(law: Law | str, sizes, gains, se, *, size_unit: str = "B") -> FitRes
     span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
     starts = np.clip(law.starts(x, y, s), lo + 1e-6 * span, hi - 1e-6 * span)
 
-    def resid(theta):
-        return (y - law.value(theta, x)) / s
-
-    def jac(theta):
-        return -law.jacobian(theta, x) / s[:, None]
-
-    best = None
-    for x0 in starts:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            try:
-                r = least_squares(resid, x0, jac=jac, bounds=(lo, hi), method="trf",
-                                  x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12,
-                                  max_nfev=2000)
-            except (ValueError, np.linalg.LinAlgError):
-                continue
-        if r.status > 0 and np.isfinite(r.cost) and (best is None or r.cost < best.cost):
-            best = r
+    best = best_least_squares(law, x, y, s, starts, lo, hi)
     if best is None:
         return _failed(law, n, FAILED, f"no start of {len(starts)} converged", size_unit)
 

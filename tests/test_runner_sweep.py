@@ -39,6 +39,14 @@ def _micro_args(out, *extra):
     return ["--preset", "tiny", "--out", str(out), "--quiet", "--workers", "1", *extra]
 
 
+def _copy_base_models(src_out, out):
+    """Start ``out`` from the base models of another run's checkpoints."""
+    for src in (src_out / "checkpoints").glob("*/base.pt"):
+        dst = out / "checkpoints" / src.parent.name / "base.pt"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(src.read_bytes())
+
+
 @pytest.fixture(scope="module")
 def micro_run(tmp_path_factory):
     """One real sweep of two tiny sizes, run inline (the base models are reused below)."""
@@ -107,11 +115,7 @@ def test_resume_after_kill_redoes_nothing_finished(micro_run, tmp_path):
     finished before the kill is loaded (file untouched), the rest is trained."""
     cfg, micro_out, _ = micro_run
     out = tmp_path / "run"
-    # start from the fixture's base models (already pretrained) to keep this test short
-    for src in (micro_out / "checkpoints").glob("*/base.pt"):
-        dst = out / "checkpoints" / src.parent.name / "base.pt"
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_bytes(src.read_bytes())
+    _copy_base_models(micro_out, out)  # already pretrained: keeps this test short
     proc = subprocess.Popen([sys.executable, "-m", "scalefit.runner.cli", *_micro_args(out)],
                             env=dict(os.environ, PYTHONPATH=str(ROOT)),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -190,10 +194,7 @@ def test_dask_local_cluster_runs_two_sizes(micro_run, tmp_path):
     distributed = pytest.importorskip("distributed")
     cfg, micro_out, _ = micro_run
     out = tmp_path / "dask"
-    for src in (micro_out / "checkpoints").glob("*/base.pt"):
-        dst = out / "checkpoints" / src.parent.name / "base.pt"
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_bytes(src.read_bytes())
+    _copy_base_models(micro_out, out)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:

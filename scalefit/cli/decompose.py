@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from scalefit.cli.common import add_table_arguments, load_groups, size_list
+from scalefit.cli.common import add_table_arguments, int_at_least, load_groups, size_list
 
 TABLE2_SIZES = (0.5, 1.0, 8.0, 70.0, 405.0)
 
@@ -19,16 +19,6 @@ components at --at (Table 2), then shows whether the data determine them: the ra
 Jacobian, equally good fits with different shares, the profile likelihood of each component's
 share at --share-at, and (emcee) its posterior next to its prior. See docs/analyses.md.
 """
-
-
-def _steps(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 200:
-        raise argparse.ArgumentTypeError(f"expected at least 200 steps, got {value}")
-    return value
 
 
 def add_parser(sub) -> None:
@@ -46,7 +36,7 @@ def add_parser(sub) -> None:
                    help="size whose component shares are profiled and sampled (default 70)")
     g.add_argument("--no-profile", action="store_true", help="skip the profile likelihood")
     g.add_argument("--no-mcmc", action="store_true", help="skip the posterior sampling")
-    g.add_argument("--mcmc-steps", type=_steps, default=12000, metavar="N",
+    g.add_argument("--mcmc-steps", type=int_at_least(200), default=12000, metavar="N",
                    help="emcee steps per walker (default 12000; the first half is burn-in)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--paper-check", action="store_true",

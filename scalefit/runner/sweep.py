@@ -33,13 +33,14 @@ import os
 import platform
 import sys
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, as_completed
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from scalefit.errors import ScalefitError
+from scalefit.executor import InlineExecutor, describe_executor, make_executor
 from scalefit.io import atomic_path, atomic_write_csv, atomic_write_json
 from scalefit.runner.config import (FORMAT_VERSION, RunConfig, base_eval_key, base_key,
                                     base_settings, eval_settings, finetune_key, finetune_seeds,
@@ -449,28 +450,6 @@ def _summary(res: dict) -> dict:
             "per_phase_kind": totals, "phases": phases}
 
 
-def _make_executor(workers: int, scheduler: str | None):
-    """(executor, closer) for a Dask scheduler address, a process pool, or None (inline)."""
-    if scheduler:
-        try:
-            from distributed import Client
-        except ImportError as err:  # pragma: no cover
-            raise ScalefitError("--scheduler needs dask[distributed] (pip install "
-                                "'scalefit[runner]')") from err
-        try:
-            client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as err:
-            raise ScalefitError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
-        return client.get_executor(pure=False), client.close
-    if workers > 1:
-        import multiprocessing
-
-        pool = ProcessPoolExecutor(max_workers=workers,
-                                   mp_context=multiprocessing.get_context("spawn"))
-        return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
-    return None, lambda: None
-
-
 def run_sweep(cfg: RunConfig, out_dir, *, sizes=None, executor: Executor | None = None,
               workers: int = 1, scheduler: str | None = None, checkpoint_dir=None,
               quiet: bool = False, command: str | None = None) -> Path:
@@ -534,16 +513,13 @@ def run_sweep(cfg: RunConfig, out_dir, *, sizes=None, executor: Executor | None 
                                     for k, v in manifest["totals"].items()}})
         atomic_write_json(out_dir / "manifest.json", manifest)
 
-    close = lambda: None  # noqa: E731
-    if executor is None:
-        executor, close = _make_executor(workers, scheduler)
-        manifest["executor"] = ("dask " + scheduler if scheduler else
-                                f"process pool ({workers} workers)" if executor else "inline")
-    else:
-        manifest["executor"] = type(executor).__name__
+    owned = executor is None
+    if owned:
+        executor = make_executor(workers, scheduler)
+    manifest["executor"] = describe_executor(executor)
     bar = progress(total=len(sizes), desc="sizes", quiet=quiet, unit="size")
     try:
-        if executor is None:
+        if isinstance(executor, InlineExecutor):  # record each size as it finishes
             for s in order:
                 record(run_size(cfg, s, checkpoint_dir, quiet=quiet))
                 bar.update(1)
@@ -560,7 +536,8 @@ def run_sweep(cfg: RunConfig, out_dir, *, sizes=None, executor: Executor | None 
                 raise
     finally:
         bar.close()
-        close()
+        if owned:
+            executor.shutdown(wait=True, cancel_futures=True)
     return out_dir / "gains.csv"
 
 
