@@ -72,40 +72,66 @@ def test_state_from_other_settings_is_refused(tmp_path):
 
 
 def test_three_real_rounds_each_append_a_measured_row(tmp_path, capsys):
-    """Issue 7: three rounds of the real runner (tiny preset: the smoke preset's CI-sized
-    sibling), each choosing a size, training it and appending its measured rows; then a rerun
-    with the same budget does nothing, and an interrupted round resumes without a new one."""
+    """Issue 7: the smoke preset's sweep, then three rounds of the real runner, each choosing a
+    size, training it and appending its measured rows; then a rerun with the same budget does
+    nothing, and an interrupted round resumes without a new one. The candidates are smaller than
+    the smoke preset's default ones to keep CI short; the test below runs the defaults."""
     pytest.importorskip("torch")
     from scalefit.loop import run_loop
 
+    smoke = PRESETS["smoke"]
     out = tmp_path / "loop"
-    candidates = ("L1H2D32", "L1H4D48", "L2H2D40")
+    candidates = ("10k", "L1H2D24", "L2H2D24")
     settings = LoopSettings(candidates=candidates, target="1m", n_sims=50)
-    state = run_loop(TINY, out, settings, budget_runs=3, workers=2, quiet=True)
+    state = run_loop(smoke, out, settings, budget_runs=3, workers=2, quiet=True)
     rounds = state["rounds"]
     assert [r["status"] for r in rounds] == ["done"] * 3
     assert sorted(r["size"] for r in rounds) == sorted(candidates)
     frame = pd.read_csv(out / "gains_all.csv")
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["finished_sizes"] == ["L2H2D32", "L2H4D48", *[r["size"] for r in rounds]]
+    assert manifest["finished_sizes"] == [*smoke.sizes, *[r["size"] for r in rounds]]
     for r in rounds:
         rows = frame[frame["size_name"] == r["size"]]
         assert len(rows) == 4  # id and ood, OPSD − SFT and OPSD − base
         sft = rows[rows["comparison"] == "opsd-sft"]
         np.testing.assert_allclose(sft["gain"], sft["acc_opsd"] - sft["acc_sft"], atol=1e-3)
-        assert (rows["n_problems"] == TINY.train.eval_problems).all()
+        assert (rows["n_problems"] == smoke.train.eval_problems).all()
         assert (rows["opsd_tokens_generated"] > 0).all() and r["seconds"] > 0
         assert len(r["rows"]) == 4
     text = capsys.readouterr().out
     assert text.count("choice:") == 3 and "budget spent" in text
 
-    again = run_loop(TINY, out, settings, budget_runs=3, quiet=True)
+    again = run_loop(smoke, out, settings, budget_runs=3, quiet=True)
     assert len(again["rounds"]) == 3
 
     # an interrupted round: recorded as running, its size trained (checkpoints) but not marked
     state = json.loads((out / "loop.json").read_text())
     state["rounds"][-1]["status"] = "running"
     (out / "loop.json").write_text(json.dumps(state))
-    resumed = run_loop(TINY, out, settings, budget_runs=3, quiet=True)
+    resumed = run_loop(smoke, out, settings, budget_runs=3, quiet=True)
     assert len(resumed["rounds"]) == 3 and resumed["rounds"][-1]["status"] == "done"
     assert "resuming round 3" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_three_rounds_from_the_smoke_preset(tmp_path, capsys):
+    """The full version of the test above (about 8 minutes on 2 cores, ``pytest -m slow``):
+    ``scalefit loop --preset smoke --budget 3`` runs the smoke sweep, then three rounds that
+    each choose one of the default candidates and append its measured rows."""
+    pytest.importorskip("torch")
+    from scalefit.cli import main
+
+    out = tmp_path / "loop-smoke"
+    assert main(["loop", "--preset", "smoke", "--out", str(out), "--budget", "3",
+                 "--workers", "2", "--quiet"]) == 0
+    state = json.loads((out / "loop.json").read_text())
+    rounds = state["rounds"]
+    assert [r["status"] for r in rounds] == ["done"] * 3
+    assert sorted(r["size"] for r in rounds) == sorted(default_candidates(PRESETS["smoke"]))
+    frame = pd.read_csv(out / "gains_all.csv")
+    assert set(frame["size_name"]) == {*PRESETS["smoke"].sizes, *(r["size"] for r in rounds)}
+    for r in rounds:
+        rows = frame[(frame["size_name"] == r["size"]) & (frame["comparison"] == "opsd-sft")]
+        assert len(rows) == 2 and (rows["n_problems"] == 200).all()
+        np.testing.assert_allclose(rows["gain"], rows["acc_opsd"] - rows["acc_sft"], atol=1e-3)
+    assert capsys.readouterr().out.count("choice:") == 3

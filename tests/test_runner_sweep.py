@@ -225,3 +225,20 @@ def test_cli_rejects_bad_options():
     assert res.returncode == 2 and "unknown size '7k'" in res.stderr
     res = _cli("--richness", "1.5")
     assert res.returncode == 2 and "[0, 1]" in res.stderr
+
+
+@pytest.mark.slow
+def test_smoke_preset_writes_a_table_scalefit_fit_accepts(tmp_path, capsys):
+    """The full version of the tiny sweep (a few minutes on 2 cores, ``pytest -m slow``):
+    ``scalefit run --preset smoke``, then ``scalefit fit`` on what it wrote."""
+    from scalefit.cli import main
+
+    out = tmp_path / "smoke"
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--quiet"]) == 0
+    frame = pd.read_csv(out / "gains_all.csv")
+    assert set(frame["size_name"]) == set(PRESETS["smoke"].sizes)
+    assert (frame["n_problems"] == 200).all() and (frame["n_seeds"] == 2).all()
+    assert main(["fit", str(out / "gains_all.csv"), "--benchmark", "id", "--by", "comparison",
+                 "--json", str(tmp_path / "fit.json")]) == 0
+    fits = json.loads((tmp_path / "fit.json").read_text())
+    assert fits, "scalefit fit wrote nothing for the smoke table"
