@@ -164,7 +164,7 @@ def main(argv=None) -> int:
         "power": lambda x, y: (np.array([-np.inf, -8.0]), np.array([np.inf, 8.0])),
         "saturating": lambda x, y: (np.array([-np.inf, x.min() / 1e4]),
                                     np.array([np.inf, x.max() * 1e4])),
-        "sigmoid": lambda x, y: (np.array([-np.inf, 0.0, np.log(x).min() - 10.0]),
+        "sigmoid": lambda x, y: (np.array([-np.inf, -20.0, np.log(x).min() - 10.0]),
                                  np.array([np.inf, 20.0, np.log(x).max() + 10.0])),
     }
     fits = {}
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
 
     avg = average_batch(fits, [70.0], "aic", within=False)
     m, lo, hi = summary(avg.mean[np.isfinite(avg.mean[:, 0]), 0])
-    print(f"  widened (power b in [-8, 8]; N0 in [min/1e4, max*1e4]; sigmoid b <= 20, "
+    print(f"  widened (power b in [-8, 8]; N0 in [min/1e4, max*1e4]; sigmoid |b| <= 20, "
           f"c within e^10 of the data): {m:.2f} [{lo:.2f}, {hi:.2f}]")
     return 0
 

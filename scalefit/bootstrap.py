@@ -174,6 +174,10 @@ def _axis_grid(lo: float, hi: float, m: int) -> np.ndarray:
         return np.geomspace(lo, hi, m)
     if lo == 0 and hi > 0:
         return np.concatenate([[0.0], np.geomspace(hi * 1e-3, hi, m - 1)])
+    if lo < 0 < hi:  # both signs: 0 and geometric in |φ| on either side
+        pos = (m - 1) // 2
+        return np.concatenate([-np.geomspace(-lo * 1e-3, -lo, m - 1 - pos)[::-1], [0.0],
+                               np.geomspace(hi * 1e-3, hi, pos)])
     return np.linspace(lo, hi, m)
 
 
@@ -215,8 +219,9 @@ def _grid_candidates(law: Law, x: np.ndarray, Y: np.ndarray, iw: np.ndarray, lo:
         idx[:, j] = np.argmin(score, axis=1)
         chosen[:, j] = score[rows, idx[:, j]]
         score[rows, idx[:, j]] = np.inf
-    a = np.take_along_axis(num, idx, axis=1) / (den[idx] if _shared(iw)
-                                                 else np.take_along_axis(den, idx, axis=1))
+    with np.errstate(all="ignore"):  # rows without n_keep minima are masked below
+        a = np.take_along_axis(num, idx, axis=1) / (den[idx] if _shared(iw)
+                                                     else np.take_along_axis(den, idx, axis=1))
     theta = np.concatenate([a[..., None], mesh[idx]], axis=-1)
     return np.where(np.isfinite(chosen)[..., None], theta, np.nan)
 

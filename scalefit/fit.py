@@ -159,7 +159,9 @@ def fit_law(law: Law | str, sizes, gains, se, *, size_unit: str = "B") -> FitRes
         return _failed(law, n, FAILED, f"no start of {len(starts)} converged", size_unit)
 
     cov, notes = _covariance(best.jac)
-    at_bound = tuple(p for p, a in zip(law.params, best.active_mask) if a != 0)
+    # least_squares can stop on a bound without marking it active; count both as at the bound
+    near = np.isclose(best.x, lo, rtol=1e-7, atol=0) | np.isclose(best.x, hi, rtol=1e-7, atol=0)
+    at_bound = tuple(p for p, a, b in zip(law.params, best.active_mask, near) if a != 0 or b)
     if at_bound:
         notes.append(f"parameter(s) {', '.join(at_bound)} at a bound: the fit is constrained "
                      "and the delta-method SD understates its uncertainty")

@@ -152,17 +152,21 @@ def _sigmoid_jac(theta, x):
 
 
 def _sigmoid_bounds(x, y):
-    # Slope b >= 0 (the sign of a sets the direction); midpoint within e^5 (~150x) of the data.
+    # Slope of either sign (b < 0 is a step *down* to 0, which no sign of a can express); |b| <= 10
+    # (steeper is a step between two observed sizes, unidentified); midpoint within e^5 of the data.
     lx = np.log(x)
-    return (np.array([-np.inf, 0.0, lx.min() - 5.0]),
+    return (np.array([-np.inf, -10.0, lx.min() - 5.0]),
             np.array([np.inf, 10.0, lx.max() + 5.0]))
 
 
 def _sigmoid_starts(x, y, s):
     lo, hi = _sigmoid_bounds(x, y)
-    bs, cs = np.array([0.3, 0.6, 1.0, 2.0, 4.0]), np.linspace(lo[2] + 1.0, hi[2] - 1.0, 9)
-    grid = np.array([(b, c) for b in bs for c in cs])
-    return _profile_starts(lambda g: _sigmoid_unit(g[0], g[1], x), grid, x, y, s)
+    slopes = np.array([0.3, 0.6, 1.0, 2.0, 4.0, 8.0])
+    lx = np.unique(np.log(x))
+    # midpoints between observed sizes too: a steep sigmoid is a step between two of them
+    mids = np.concatenate([np.linspace(lo[2] + 1.0, hi[2] - 1.0, 9), (lx[1:] + lx[:-1]) / 2])
+    grid = np.array([(b, c) for b in np.concatenate([-slopes, slopes]) for c in mids])
+    return _profile_starts(lambda g: _sigmoid_unit(g[0], g[1], x), grid, x, y, s, n_keep=10)
 
 
 # --- sqrt-log hybrid, eq. (5): a sqrt(ln(N+1)) + b ln(N+1) + c ------------------------------

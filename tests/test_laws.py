@@ -69,3 +69,21 @@ def test_fit_is_unit_consistent_for_unit_free_laws(name):
     assert np.isclose(in_b.chi2, in_m.chi2, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(in_b.predict([70.0]), in_m.predict([70000.0]), rtol=1e-5)
     np.testing.assert_allclose(in_b.predict_sd([70.0]), in_m.predict_sd([70000.0]), rtol=1e-4)
+
+
+@pytest.mark.parametrize("theta", [[6.0, -1.5, 1.0], [-4.0, -0.8, 2.5]])
+def test_sigmoid_with_a_negative_slope_is_recovered(theta):
+    """A gain that falls from a to 0 with size (b < 0) is a sigmoid of eq. 4 that no sign of a
+    can express with b > 0: the fit must recover it, from noise-free data and through the
+    batched refit of the bootstrap."""
+    from scalefit.bootstrap import fit_law_batch
+
+    law = LAWS["sigmoid"]
+    y = law.value(np.array(theta), SIZES)
+    se = np.full_like(y, 0.1)
+    fit = fit_law(law, SIZES, y, se)
+    assert fit.converged and fit.chi2 < 1e-8
+    np.testing.assert_allclose(fit.params, theta, rtol=1e-5)
+    batch = fit_law_batch(law, SIZES, np.vstack([y, y]), se)
+    assert batch.converged.all() and np.all(batch.chi2 < 1e-8)
+    np.testing.assert_allclose(batch.theta, [theta, theta], rtol=1e-5)

@@ -87,7 +87,7 @@ def test_non_convergence_names_law_parameter_and_fix(paper):
 
 def test_prior_is_the_laws_bounds_where_finite(paper, log_posterior):
     post = sample_law("sigmoid", paper, n_walkers=12, n_steps=100, max_steps=100, quiet=True)
-    assert post.prior_low[1] == 0.0 and post.prior_high[1] == 10.0  # the registry's b bounds
+    assert post.prior_low[1] == -10.0 and post.prior_high[1] == 10.0  # the registry's b bounds
     assert np.all((post.draws >= post.prior_low) & (post.draws <= post.prior_high))
     # unbounded parameters: a proper box at least 20 SE either side of the estimate
     wls = fit_law("logarithmic", paper.size, paper.gain, paper.se)
