@@ -179,9 +179,13 @@ def fit_laws(table: GainTable, *, criterion: str = "aic",
     result = AveragedFit(table, fits, criterion, notes)
     if not any(np.isfinite(s) for s in result.scores.values()):
         fewest = min(LAWS[n].k for n in names)
-        reason = (f"{len(table)} point(s) are too few for any law (the smallest needs {fewest})"
-                  if all(f.status == "skipped" for f in fits.values())
-                  else f"no law could be fitted with the {criterion.upper()} criterion "
-                       f"({'; '.join(notes)})")
+        if all(f.status == "skipped" for f in fits.values()):
+            reason = f"{len(table)} point(s) are too few for any law (the smallest needs {fewest})"
+        elif criterion == "aicc" and any(f.converged for f in fits.values()):
+            reason = (f"AICc needs more points than parameters + 1, and {len(table)} point(s) "
+                      f"leave it undefined for every law (the smallest has {fewest}); use "
+                      "--criterion aic or bic")
+        else:
+            reason = f"no law could be fitted ({'; '.join(notes)})"
         raise ScalefitError(f"{table.source}: {reason}")
     return result

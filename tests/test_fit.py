@@ -107,6 +107,16 @@ def test_too_few_points_skips_only_the_big_laws():
     assert np.isclose(sum(result.weights.values()), 1.0)
 
 
+def test_aicc_on_three_points_says_why_it_cannot_weight():
+    """With 3 points AICc's n − k − 1 is ≤ 0 for every law: a clear error naming the fix."""
+    from scalefit.errors import ScalefitError
+
+    table = GainTable([1.0, 2.0, 4.0], [1.0, 2.1, 2.9], [0.3, 0.3, 0.4], source="t3.csv")
+    assert np.isclose(sum(fit_laws(table, criterion="aic").weights.values()), 1.0)
+    with pytest.raises(ScalefitError, match="t3.csv: AICc needs more points.*--criterion aic"):
+        fit_laws(table, criterion="aicc")
+
+
 def test_a_failed_fit_is_reported_not_raised(paper, monkeypatch):
     def broken(*args, **kwargs):
         raise ValueError("optimiser exploded")
