@@ -3,7 +3,7 @@
 Needs the ``trl`` extra in its own environment (it pins torch==2.13.0 like the runner):
 
     python -m venv /tmp/trlvenv && /tmp/trlvenv/bin/pip install -e ".[trl]"
-    /tmp/trlvenv/bin/python benchmarks/bench_trl.py            # ~3-5 minutes on one core
+    /tmp/trlvenv/bin/python benchmarks/bench_trl.py            # ~20 s (--steps 12: ~45 s) on one core
 
 What it does (all offline: a random-init ``transformers`` Qwen2 model of about 1M parameters over
 the runner's 19-symbol character vocabulary, built locally; nothing is downloaded):
@@ -21,8 +21,10 @@ the runner's 19-symbol character vocabulary, built locally; nothing is downloade
    adapter giving the HF model the runner's model interface, with the HF KV cache) and by TRL's
    experimental ``SDFTTrainer`` (``distillation_mode="full_logits"``, ``teacher_model_kind=
    "base"``, fp32), once with TRL's default ``gradient_checkpointing=True`` and once with it
-   off. Also the runner's own nanoGPT model of the same size. Ratios are TRL time / runner time
-   per step (> 1: the runner is faster), measured in this run.
+   off. Also the runner's own nanoGPT model of the same width and depth, and TRL on a
+   ``transformers`` GPT-2 with exactly that model's shape and parameter count (the like-for-like
+   architecture comparison). Ratios are TRL time / runner time per step (> 1: the runner is
+   faster), measured in this run.
 """
 
 from __future__ import annotations
@@ -70,6 +72,23 @@ def build_model(hidden: int, layers: int, seed: int = 0):
                       max_position_embeddings=512, tie_word_embeddings=True, pad_token_id=0,
                       bos_token_id=1, eos_token_id=2, use_cache=True)
     return Qwen2ForCausalLM(cfg).float()
+
+
+def build_gpt2(hidden: int, layers: int, seed: int = 0):
+    """A random-init ``transformers`` GPT-2 with exactly the runner GPT's shape and parameter
+    count (learned positions, LayerNorm, exact GELU MLP, tied head): the like-for-like
+    architecture for timing TRL against the runner's own model."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from scalefit.runner.task import VOCAB
+
+    torch.manual_seed(seed)
+    cfg = GPT2Config(vocab_size=len(VOCAB), n_positions=256, n_embd=hidden, n_layer=layers,
+                     n_head=4, activation_function="gelu", resid_pdrop=0.0, embd_pdrop=0.0,
+                     attn_pdrop=0.0, tie_word_embeddings=True, pad_token_id=0, bos_token_id=1,
+                     eos_token_id=2, use_cache=True)
+    return GPT2LMHeadModel(cfg).float()
 
 
 class HFAdapter:
@@ -298,6 +317,9 @@ def main(argv=None) -> int:
     if not args.skip_checkpointing:
         res["TRL SDFT, default"] = time_trl(hf, tokenizer, args.steps, args.batch, args.length,
                                             lr, True)
+    gpt2 = build_gpt2(args.hidden, args.layers)
+    res["TRL SDFT on GPT-2, no ckpt"] = time_trl(gpt2, tokenizer, args.steps, args.batch,
+                                                 args.length, lr, False)
     base = res["runner (HF model)"]["step_s"]
     print(f"\n2. seconds per OPSD step (mean of {args.steps} after a warm-up step); ratio = "
           "TRL / runner on the same HF model")
@@ -305,11 +327,15 @@ def main(argv=None) -> int:
         extra = f"  own GPT: {sum(p.numel() for p in native.parameters()):,} params" \
             if "own" in name else ""
         print(f"   {name:26s} {r['step_s']:7.3f} s   x{r['step_s'] / base:5.2f}{extra}")
+    own = res["runner (own GPT)"]["step_s"]
     for name in res:
-        if name.startswith("TRL"):
+        if name.startswith("TRL") and "GPT-2" not in name:
             print(f"   speed-up of the runner over {name}: "
-                  f"{res[name]['step_s'] / base:.2f}x (same model), "
-                  f"{res[name]['step_s'] / res['runner (own GPT)']['step_s']:.2f}x (own GPT)")
+                  f"{res[name]['step_s'] / base:.2f}x (same Qwen2 model), "
+                  f"{res[name]['step_s'] / own:.2f}x (own GPT, a different model)")
+    n_gpt2 = sum(p.numel() for p in gpt2.parameters())
+    print(f"   like-for-like architecture: runner's own GPT vs TRL on a GPT-2 of the same shape "
+          f"({n_gpt2:,} params): {res['TRL SDFT on GPT-2, no ckpt']['step_s'] / own:.2f}x")
     return 0
 
 
