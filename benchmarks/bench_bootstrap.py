@@ -4,10 +4,10 @@ On the bundled paper table (seed 000, Table 1 inputs with SEs 0.4/0.3/0.4/0.5/0.
 parametric resamples (Gaussian noise scaled by each SE around the observed gains, section 2.5)
 and refit all five laws to every resample twice in the same run:
 
-- batched: ``scalefit.bootstrap.bootstrap_replicates`` (closed-form WLS for the linear laws,
+- batched: ``scalefit.methods.bootstrap.bootstrap_replicates`` (closed-form WLS for the linear laws,
   variable projection on a grid + batched Levenberg–Marquardt for the others), including the
   per-replicate weights and model average;
-- plain loop: one ``scalefit.fit.fit_law`` call per (replicate, law), i.e. scipy's
+- plain loop: one ``scalefit.core.fit.scipy_fit`` call per (replicate, law), i.e. scipy's
   ``least_squares`` (trf, analytic Jacobian) from the law's starting points for the nonlinear
   laws and ``lstsq`` for the linear ones, then the same weights and average.
 
@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from scalefit.average import akaike_weights, fit_laws
-from scalefit.bootstrap import bootstrap, bootstrap_replicates, fit_law_batch
+from scalefit.core.average import akaike_weights, average_batch, fit_laws
+from scalefit.core.fit import fit_law_batch, information_criteria, scipy_fit
+from scalefit.core.laws import LAWS
 from scalefit.data import load_gain_table
-from scalefit.fit import fit_law, information_criteria
-from scalefit.laws import LAWS
+from scalefit.methods.bootstrap import bootstrap, bootstrap_replicates
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = np.array([14.0, 70.0, 405.0])
@@ -46,10 +46,10 @@ def plain_loop(table, Y, names):
     chi2 = np.full((R, len(names)), np.nan)
     for r in range(R):
         for i, name in enumerate(names):
-            f = fit_law(name, table.size, Y[r], table.se)
-            if f.converged:
-                preds[r, i] = f.predict(SIZES)
-                chi2[r, i] = f.chi2
+            res = scipy_fit(name, table.size, Y[r], table.se)
+            if res is not None:
+                preds[r, i] = LAWS[name].value(res[0], SIZES)
+                chi2[r, i] = res[1]
     k = np.array([LAWS[n].k for n in names])
     w = akaike_weights(information_criteria(chi2, k, len(table))["aic"], axis=1)
     avg = np.einsum("rl,rlm->rm", w, np.nan_to_num(preds))
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
         worst = rel.max(axis=(0, 2))
         avg_rel = np.nanmax(np.abs(boot.average - ref_avg) / np.abs(ref_avg))
         dchi2 = np.where(both, boot.chi2 - ref_chi2, 0.0)
-        print(f"\nplain loop of scipy refits (scalefit.fit.fit_law): {t_loop:.1f} s wall, "
+        print(f"\nplain loop of scipy refits (scalefit.core.fit.scipy_fit): {t_loop:.1f} s wall, "
               f"{c_loop:.1f} s CPU")
         print(f"speed ratio: {t_loop / t_batch:.0f}x wall, {c_loop / c_batch:.0f}x CPU")
         print("largest relative disagreement of per-replicate predictions where both converge:")
@@ -171,8 +171,6 @@ def main(argv=None) -> int:
     for name in names:
         law = replace(LAWS[name], bounds=wide[name]) if name in wide else LAWS[name]
         fits[name] = fit_law_batch(law, x, Yb, table.se, y_ref=table.gain)
-    from scalefit.bootstrap import average_batch
-
     avg = average_batch(fits, [70.0], "aic", within=False)
     m, lo, hi = summary(avg.mean[np.isfinite(avg.mean[:, 0]), 0])
     print(f"  widened (power b in [-8, 8]; N0 in [min/1e4, max*1e4]; sigmoid |b| <= 20, "

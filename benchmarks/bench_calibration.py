@@ -1,6 +1,6 @@
 """Calibration backtest: do each method's intervals hold on real scaling data?
 
-For every method in scalefit.predictive.METHODS, on the ObsScaling LLM families (fit on ≤ 8B,
+For every method in scalefit.methods.METHODS, on the ObsScaling LLM families (fit on ≤ 8B,
 predict larger; MMLU, ARC-C, HellaSwag) and on the 92 learning curves of Alabdulmohsin et al.
 (fit on Training == 1, predict the rest), print the observed coverage of nominal 68% and 95%
 intervals, MAPE, median APE, RMSLE, width and interval score; write the tables, the per-point
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from scalefit.calibration import coverage_curve, score_curves, summarise
-from scalefit.curves import DEFAULT_EXTERNAL, external_curves
 from scalefit.io import atomic_write_csv
-from scalefit.predictive import METHODS
+from scalefit.methods import METHODS
 from scalefit.report.figures import save_figure
 from scalefit.report.figures_analyses import figure_calibration
+from scalefit.studies.curves import DEFAULT_EXTERNAL, external_curves
+from scalefit.studies.scoring import coverage_curve, score_curves, summarise
 
 
 def main(argv=None) -> int:

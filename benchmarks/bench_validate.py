@@ -15,7 +15,7 @@ import numpy as np
 from scalefit.data import load_gain_table
 from scalefit.executor import make_executor
 from scalefit.report.text import format_validation
-from scalefit.validate import validate
+from scalefit.studies.validate import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_AVERAGE_MAPE = {"logarithmic": 2.7, "power": 30.8, "saturating": 161.8, "sigmoid": 215.0}

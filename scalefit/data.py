@@ -345,18 +345,34 @@ def gain_table_from_frame(frame: pd.DataFrame, source: str = "<memory>", *,
     return GainTable(size, gain, se, unit, benchmark, extra, source, notes)
 
 
-def load_gain_table(path: str | Path, *, size_unit: str | None = None,
+def default_sizes(table: GainTable) -> list[float]:
+    """The paper's 14, 70 and 405 B for tables in billions; else 2x, 10x and 100x the largest size."""
+    if table.size_unit == "B":
+        return [14.0, 70.0, 405.0]
+    top = float(table.size.max())
+    return [2 * top, 10 * top, 100 * top]
+
+
+def text_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """An in-memory frame as the text cells ``read_csv`` gives (missing values as "")."""
+    return frame.astype(object).where(frame.notna(), "").astype(str).reset_index(drop=True)
+
+
+def load_gain_table(path: str | Path | pd.DataFrame, *, size_unit: str | None = None,
                     treatment: str | None = None, baseline: str | None = None,
                     by: tuple[str, ...] = ()) -> GainTable:
-    """Read and validate a gain table (or an accuracy table, turned into gains).
+    """Read and validate a gain table (or an accuracy table, turned into gains) from a CSV file
+    or a pandas DataFrame of the same columns.
 
     ``size_unit`` gives the unit of a size column whose name does not carry one (default B).
     For accuracy tables the gain is ``treatment`` (default ``OPSD``) minus ``baseline`` (default
     ``SFT``). ``by`` names extra columns whose levels are fitted separately (duplicate sizes are
     allowed across their levels). Raises ``DataError`` with a one-line message on bad input.
     """
-    source = str(path)
-    frame = read_csv(path)
+    if isinstance(path, pd.DataFrame):
+        source, frame = "<DataFrame>", text_cells(path)
+    else:
+        source, frame = str(path), read_csv(path)
     notes = []
     if is_accuracy_table(frame):
         treatment, baseline = treatment or "OPSD", baseline or "SFT"

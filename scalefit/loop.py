@@ -5,9 +5,9 @@ Each round of :func:`run_loop`:
 1. reads the runner's table (``gains_all.csv`` in the loop's folder) at one reference richness,
    one split and one comparison (OPSD − SFT by default), keeping the distillable rows;
 2. fits the five laws and computes the calibrated predictive interval at the ``target`` size
-   (``scalefit.predictive``, default ``lfo_aicc``);
+   (``scalefit.methods``, default ``lfo_aicc``);
 3. ranks the candidate sizes not yet run by the expected reduction of the model-averaged
-   predictive variance at the target per unit of compute (``scalefit.design``, criterion
+   predictive variance at the target per unit of compute (``scalefit.studies.design``, criterion
    ``reduction_per_cost``; the cost of a size is the runner's estimate of its training FLOPs,
    ``compute_cost``). With fewer than three points every two-parameter law passes through the
    data exactly and nothing can be weighed, so the cheapest candidate is run instead, and the
@@ -34,12 +34,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from scalefit.average import fit_laws
+from scalefit.core.average import fit_laws
 from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
 from scalefit.io import atomic_write_json
-from scalefit.runner.config import (RunConfig, compute_cost, model_config, resolve_size,
-                                    size_name)
+from scalefit.runner.config import RunConfig, compute_cost, model_config, resolve_size, size_name
+from scalefit.runner.schema import FILES, selected
 
 STATE_FILE = "loop.json"
 STATE_FORMAT = 1
@@ -68,13 +68,11 @@ def n_params(cfg: RunConfig, size: str) -> int:
 def loop_table(out_dir, settings: LoopSettings) -> GainTable | None:
     """The distillable rows of ``gains_all.csv`` at the settings' richness, split and
     comparison, in millions of parameters; None before any size has run."""
-    path = Path(out_dir) / "gains_all.csv"
+    path = Path(out_dir) / FILES["gains_all"]
     if not path.exists():
         return None
     frame = pd.read_csv(path)
-    rows = frame[(frame["comparison"] == f"opsd-{settings.baseline}")
-                 & (frame["benchmark"] == settings.split)
-                 & np.isclose(frame["richness"].astype(float), settings.richness)
+    rows = frame[selected(frame, settings.baseline, settings.split, settings.richness)
                  & frame["distillable"].astype(bool)].sort_values("size_m")
     return GainTable(rows["size_m"].to_numpy(), rows["gain"].to_numpy(), rows["se"].to_numpy(),
                      size_unit="M", source=str(path),
@@ -84,7 +82,7 @@ def loop_table(out_dir, settings: LoopSettings) -> GainTable | None:
 def interval_at(table: GainTable | None, target_m: float, method: str) -> dict | None:
     """The calibrated predictive at the target (mean, 95% interval, its width) and eq. 9's
     model-averaged mean ± SD; None with fewer than ``MIN_POINTS`` points."""
-    from scalefit.predictive import predictive
+    from scalefit.methods import predictive
 
     if table is None or len(table) < MIN_POINTS:
         return None
@@ -99,7 +97,7 @@ def interval_at(table: GainTable | None, target_m: float, method: str) -> dict |
 def choose_next(table: GainTable | None, cfg: RunConfig, remaining: list[str], target_m: float,
                 settings: LoopSettings) -> dict:
     """The size to run next among ``remaining``, why, and the ranking behind the choice."""
-    from scalefit.design import design
+    from scalefit.studies.design import design
 
     sizes_m = np.array([n_params(cfg, s) / 1e6 for s in remaining])
     costs = np.array([compute_cost(cfg, s) for s in remaining])
@@ -223,7 +221,7 @@ def run_loop(cfg: RunConfig, out_dir, settings: LoopSettings, *, budget_runs: in
     echo(f"target: {settings.target} ({target_m:.3f}M params); fitting OPSD − "
          f"{settings.baseline.upper() if settings.baseline == 'sft' else 'base'} on the "
          f"{settings.split} split at richness {settings.richness:g}")
-    if not (out_dir / "gains_all.csv").exists() or not state.get("initial_done"):
+    if not (out_dir / FILES["gains_all"]).exists() or not state.get("initial_done"):
         echo(f"initial table: {', '.join(initial)}")
         sweep(list(initial))
         state["initial_done"] = True
@@ -259,10 +257,11 @@ def run_loop(cfg: RunConfig, out_dir, settings: LoopSettings, *, budget_runs: in
         t0 = time.perf_counter()
         sweep(run_sizes())
         pending["seconds"] += time.perf_counter() - t0
-        frame = pd.read_csv(out_dir / "gains_all.csv")
-        pending["rows"] = frame[frame["size_name"] == pending["size"]].to_dict("records")
-        mine = [r for r in pending["rows"] if r["comparison"] == f"opsd-{settings.baseline}"
-                and r["benchmark"] == settings.split and np.isclose(r["richness"], settings.richness)]
+        frame = pd.read_csv(out_dir / FILES["gains_all"])
+        frame = frame[frame["size_name"] == pending["size"]]
+        pending["rows"] = frame.to_dict("records")
+        mine = frame[selected(frame, settings.baseline, settings.split,
+                              settings.richness)].to_dict("records")
         pending["after"] = interval_at(loop_table(out_dir, settings), target_m, settings.interval)
         pending["status"] = "done"
         save()

@@ -6,7 +6,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
-from scalefit.curves import DEFAULT_EXTERNAL as EXTERNAL  # noqa: E402
+from scalefit.studies.curves import DEFAULT_EXTERNAL as EXTERNAL  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")

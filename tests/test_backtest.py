@@ -5,15 +5,14 @@ import json
 import numpy as np
 import pytest
 
-from scalefit.backtest import (METHODS, EmpiricalPredictive, backtest, backtest_curves,
-                               resolve_methods)
-from scalefit.calibration import summarise
 from scalefit.cli import main
-from scalefit.curves import holdout_curve
+from scalefit.core.laws import LAWS
 from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
-from scalefit.laws import LAWS
-from scalefit.predictive import Predictive
+from scalefit.methods import METHODS, EmpiricalPredictive, Predictive, resolve_methods
+from scalefit.studies.backtest import backtest, backtest_curves
+from scalefit.studies.curves import holdout_curve
+from scalefit.studies.scoring import summarise
 
 X = np.array([0.5, 1, 2, 4, 8, 16, 32.0])
 
@@ -104,20 +103,35 @@ def test_cli_backtest(paper_csv, tmp_path, capsys):
     assert main(["backtest", str(paper_csv), "--holdout", "5"]) == 2  # cannot hold out all
 
 
-def test_cli_constants_match_the_library():
-    """The CLI modules keep their own copies (so that `scalefit --help` loads no analysis code);
-    they must not drift from the library's."""
-    import scalefit.cli.backtest as cli_bt
-    import scalefit.cli.design as cli_design
-    import scalefit.cli.validate as cli_val
-    import scalefit.backtest as bt
-    import scalefit.design as des
-    import scalefit.validate as val
+def _persist(table, sizes):
+    """A toy method for the registry test: the largest size's gain, ± 1 pp."""
+    sizes = np.atleast_1d(sizes)
+    last = table.gain[np.argmax(table.size)]
+    return Predictive(sizes, np.full(len(sizes), last), np.ones(len(sizes)),
+                      np.full(len(sizes), np.inf), "toy_persist")
 
-    assert cli_bt.DEFAULT_METHODS == bt.DEFAULT_METHODS and cli_bt.LEVELS == bt.LEVELS
-    assert cli_val.DEFAULT_METHODS == val.DEFAULT_METHODS and cli_val.REGIMES == val.REGIMES
-    assert cli_val.EVAL_SIZES == val.EVAL_SIZES
-    assert cli_val.TWO_SIGMA == pytest.approx(bt.TWO_SIGMA, rel=1e-15)
-    assert cli_design.CRITERIA == des.CRITERIA and cli_design.DRAWS == des.DRAWS
-    words = set(cli_val.METHOD_NAMES.replace(",", " ").split())
-    assert set(bt.METHODS) <= words
+
+def test_a_registered_method_appears_everywhere(paper_csv, tmp_path, capsys):
+    """One registration puts a method in `fit --interval`, `backtest --methods`, `validate
+    --methods` and their --help, with nothing else to edit."""
+    from scalefit.methods import ALIASES, Method, register
+
+    register(Method("toy_persist", _persist, "the last gain stays (test only)"))
+    try:
+        for cmd in ("fit", "backtest", "validate"):
+            with pytest.raises(SystemExit):
+                main([cmd, "--help"])
+            assert "toy_persist" in capsys.readouterr().out
+        assert main(["fit", str(paper_csv), "--at", "70", "--interval", "toy_persist"]) == 0
+        assert "toy_persist" in capsys.readouterr().out
+        out = tmp_path / "bt.json"
+        assert main(["backtest", str(paper_csv), "--methods", "toy_persist,power", "--json",
+                     str(out), "--quiet"]) == 0
+        assert json.loads(out.read_text())["summary"]["toy_persist"]["points"] == 1
+        out = tmp_path / "val.json"
+        assert main(["validate", str(paper_csv), "--methods", "toy_persist,average",
+                     "--replicates", "4", "--workers", "1", "--quiet", "--json", str(out)]) == 0
+        assert json.loads(out.read_text())["methods"] == ["toy_persist", "average"]
+    finally:
+        METHODS.pop("toy_persist")
+        assert "toy_persist" not in ALIASES

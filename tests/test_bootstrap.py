@@ -3,16 +3,17 @@ per-replicate fits, coverage of the percentile interval on data simulated from a
 delta method for the (linear) logarithmic law, seeds, failed replicates, the CLI's JSON keys."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from scalefit.bootstrap import (average_batch, bootstrap, bootstrap_replicates, fit_law_batch,
-                                fit_laws_batch)
 from scalefit.cli import main
+from scalefit.core.average import average_batch
+from scalefit.core.fit import fit_law, fit_law_batch, fit_laws_batch, scipy_fit
+from scalefit.core.laws import LAWS
 from scalefit.data import GainTable, load_gain_table
-from scalefit.fit import fit_law
-from scalefit.laws import LAWS
+from scalefit.methods.bootstrap import bootstrap, bootstrap_replicates
 
 SIZES = np.array([14.0, 70.0, 405.0])
 
@@ -24,10 +25,20 @@ def paper():
     return load_gain_table(DATA / "opsd_scaling_paper.csv")
 
 
+def _scipy_reference(name, x, y, se):
+    """scipy's multi-start fit (the independent reference) with FitResult's attributes."""
+    res = scipy_fit(name, x, y, se)
+    if res is None:
+        return SimpleNamespace(converged=False, chi2=np.nan, cov=None, predict=None)
+    theta, chi2, cov, _ = res
+    return SimpleNamespace(converged=True, chi2=chi2, cov=cov,
+                           predict=lambda s: LAWS[name].value(theta, np.atleast_1d(s)))
+
+
 def _compare_with_scipy(name, x, Y, se):
     """Batched and per-replicate scipy fits of the same replicates."""
     batch = fit_law_batch(name, x, Y, se, y_ref=Y.mean(axis=0))
-    ref = [fit_law(name, x, y, se) for y in Y]
+    ref = [_scipy_reference(name, x, y, se) for y in Y]
     both = np.array([r.converged for r in ref]) & batch.converged
     return batch, ref, both
 

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalefit.calibration import coverage_curve, score_curves, summarise
-from scalefit.curves import holdout_curve, obsscaling_curves
 from scalefit.data import GainTable
+from scalefit.studies.curves import holdout_curve, obsscaling_curves
+from scalefit.studies.scoring import coverage_curve, score_curves, summarise
 from tests.conftest import EXTERNAL
 
 

@@ -8,10 +8,10 @@ from scipy.optimize import nnls
 
 from scalefit.cli import main
 from scalefit.data import GainTable, load_gain_table
-from scalefit.decompose import (COMPONENTS, PAPER_TABLE2, _nnls_small, bounds, components,
-                                fit_decomposition, jacobian, paper_check, sample_posterior,
-                                shares, value)
 from scalefit.io import _jsonable
+from scalefit.studies.decompose import (COMPONENTS, PAPER_TABLE2, _nnls_small, bounds, components,
+                                        fit_decomposition, jacobian, paper_check, sample_posterior,
+                                        shares, value)
 
 
 @pytest.fixture(scope="module")

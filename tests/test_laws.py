@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from scalefit.fit import fit_law
-from scalefit.laws import LAWS
+from scalefit.core.fit import fit_law
+from scalefit.core.laws import LAWS
 
 SIZES = np.geomspace(0.1, 100.0, 9)
 # Generating parameters inside each law's bounds, identifiable on SIZES.
@@ -76,7 +76,7 @@ def test_sigmoid_with_a_negative_slope_is_recovered(theta):
     """A gain that falls from a to 0 with size (b < 0) is a sigmoid of eq. 4 that no sign of a
     can express with b > 0: the fit must recover it, from noise-free data and through the
     batched refit of the bootstrap."""
-    from scalefit.bootstrap import fit_law_batch
+    from scalefit.core.fit import fit_law_batch
 
     law = LAWS["sigmoid"]
     y = law.value(np.array(theta), SIZES)

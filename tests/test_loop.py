@@ -12,8 +12,8 @@ import pytest
 from scalefit.cli.loop import budget
 from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
-from scalefit.loop import LoopSettings, choose_next, default_candidates, load_state, n_params
 from scalefit.runner.config import PRESETS, compute_cost
+from scalefit.loop import LoopSettings, choose_next, default_candidates, load_state, n_params
 
 TINY = PRESETS["tiny"]
 

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from scalefit.average import fit_laws
 from scalefit.cli import main
+from scalefit.core.average import fit_laws
+from scalefit.core.fit import fit_law
 from scalefit.data import load_gain_table
-from scalefit.fit import fit_law
-from scalefit.mcmc import _weighted_quantiles, mcmc, sample_law
+from scalefit.methods.mcmc import _weighted_quantiles, mcmc, sample_law
 
 SIZES = np.array([14.0, 70.0, 405.0])
 
@@ -58,7 +58,7 @@ def test_log_law_posterior_predictive_matches_the_delta_method(paper, log_poster
 
 
 def test_bootstrap_and_mcmc_agree_for_the_log_law(paper, log_posterior):
-    from scalefit.bootstrap import bootstrap
+    from scalefit.methods.bootstrap import bootstrap
 
     boot = bootstrap(paper, SIZES, 2000, seed=9, laws=["logarithmic"], quiet=True)
     b_sd = np.array([s["sd"] for s in boot.law_summary("logarithmic")])

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from scalefit.average import fit_laws
 from scalefit.cli import main
+from scalefit.core.average import fit_laws
 from scalefit.data import load_gain_table
 
 # Table 1: chi², AIC, weight; section 3.2: 70B predictions; average 19.6 ± 11.3.

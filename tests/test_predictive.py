@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from scalefit.average import fit_laws
+from scalefit.core.average import fit_laws
 from scalefit.data import GainTable, load_gain_table
-from scalefit.predictive import (METHODS, Predictive, _stacking_weights, lfo_errors, lfo_origins,
-                                 predictive, structure_scale)
+from scalefit.methods import METHODS, Predictive, predictive
+from scalefit.methods.lfo import lfo_errors, lfo_origins, structure_scale
+from scalefit.methods.stacking import stacking_weights as _stacking_weights
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ torch = pytest.importorskip("torch")
 
 from scalefit.errors import ScalefitError  # noqa: E402
 from scalefit.runner.config import PRESETS  # noqa: E402
-from scalefit.runner.sweep import TABLE_COLUMNS, resolve_device, run_size, run_sweep  # noqa: E402
+from scalefit.runner.schema import COLUMNS as TABLE_COLUMNS  # noqa: E402
+from scalefit.runner.sweep import resolve_device, run_size, run_sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

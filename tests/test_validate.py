@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from scalefit.backtest import METHODS, TWO_SIGMA
 from scalefit.cli import main
 from scalefit.data import GainTable, load_gain_table
-from scalefit.executor import (InlineExecutor, chunk_ranges, make_executor, replicate_rng,
-                               run_jobs)
+from scalefit.executor import InlineExecutor, chunk_ranges, make_executor, replicate_rng, run_jobs
 from scalefit.io import _jsonable
-from scalefit.validate import Regime, calibrate_regimes, validate
+from scalefit.methods import METHODS
+from scalefit.studies.scoring import TWO_SIGMA
+from scalefit.studies.validate import Regime, calibrate_regimes, validate
 
 
 @pytest.fixture(scope="module")

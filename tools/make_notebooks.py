@@ -13,90 +13,78 @@ HERE = Path(__file__).resolve().parents[1] / "notebooks"
 QUICKSTART = [
     new_markdown_cell(
         "# scalefit quickstart\n\n"
-        "Fit the five scaling laws of the scaling paper (seed 000, eq. 1-5) to the bundled table "
-        "of OPSD gains, weight them by AIC (eq. 7), and read the model-averaged extrapolation "
-        "with its within- and between-model uncertainty (eq. 8-9). The same numbers as "
-        "`scalefit fit data/opsd_scaling_paper.csv --at 14,70,405`."),
+        "Fit the five scaling laws of the scaling paper (eq. 1-5) to the bundled table of OPSD "
+        "gains, weight them by AIC (eq. 7), and read the model-averaged extrapolation with its "
+        "within- and between-model uncertainty (eq. 8-9), then the calibrated interval. The same "
+        "numbers as `scalefit fit data/opsd_scaling_paper.csv --at 14,70,405`."),
     new_code_cell(
         "from pathlib import Path\n"
-        "from scalefit.data import load_gain_table\n"
-        "from scalefit.average import fit_laws\n"
-        "from scalefit.report.text import format_fit\n\n"
+        "import scalefit as sf\n\n"
         "DATA = Path('..') / 'data'\n"
-        "table = load_gain_table(DATA / 'opsd_scaling_paper.csv')\n"
+        "table = sf.load(DATA / 'opsd_scaling_paper.csv')   # a path, a DataFrame or a GainTable\n"
         "table.to_frame()"),
     new_markdown_cell("Fit every law and print Table 1 and the predictions. Sizes are in the "
                       "table's unit (billions of parameters here)."),
     new_code_cell(
-        "fit = fit_laws(table, criterion='aic')\n"
-        "print(format_fit(fit, [14, 70, 405]))"),
-    new_markdown_cell("The result objects are plain dataclasses: each law's `FitResult`, the "
-                      "weights, and an `AveragedPrediction` with arrays."),
+        "result = sf.fit(table, criterion='aic')\n"
+        "print(result.summary([14, 70, 405]))"),
+    new_markdown_cell("Table 1 as a DataFrame; the weights sum to 1."),
     new_code_cell(
-        "pred = fit.predict([70])\n"
-        "print(f'70B: {pred.mean[0]:.1f} ± {pred.sd[0]:.1f} pp '\n"
-        "      f'(within {pred.within_sd[0]:.1f}, between {pred.between_sd[0]:.1f})')\n"
-        "assert abs(sum(fit.weights.values()) - 1) < 1e-12\n"
-        "{name: round(w, 3) for name, w in fit.weights.items()}"),
-    new_markdown_cell("The JSON that `--json` writes is `fit.to_dict(sizes)`; as a DataFrame:"),
+        "assert abs(sum(result.weights.values()) - 1) < 1e-12\n"
+        "result.to_frame().round(3)"),
+    new_markdown_cell(
+        "`predict(sizes, method=...)` gives any registered method's predictive distribution "
+        "(`scalefit.methods.METHODS`): the paper's recipe (`paper`: eq. 8-9, normal), the "
+        "calibrated default (`lfo_aicc`), the bootstrap, single laws, ..."),
     new_code_cell(
-        "import pandas as pd\n"
-        "payload = fit.to_dict([14, 70, 405])\n"
-        "pd.DataFrame({name: {'weight': law['weight'], 'chi2': law['chi2'],\n"
-        "                     **{f'{s} B': law['predictions'][s]['mean'] for s in ('14', '70', '405')}}\n"
-        "              for name, law in payload['laws'].items()}).T.round(3)"),
-    new_markdown_cell("Figure 1 of the paper, from the result object:"),
-    new_code_cell(
-        "%matplotlib inline\n"
-        "from scalefit.report.figures import figure_fits\n"
-        "figure_fits(fit, sizes=[14, 70, 405]);"),
+        "paper = result.predict([70], method='paper')\n"
+        "calibrated = result.predict([70])\n"
+        "print(f'70B, paper:      {paper.mean[0]:.2f} ± {paper.scale[0]:.2f} pp')\n"
+        "lo, hi = calibrated.interval(0.95)\n"
+        "print(f'70B, calibrated: {calibrated.mean[0]:.2f} pp, 95% [{lo[0]:.1f}, {hi[0]:.1f}]')"),
+    new_markdown_cell("Figure 1 of the paper, from the result:"),
+    new_code_cell("result.plot([14, 70, 405])"),
     new_markdown_cell(
         "## An accuracy table\n\n"
-        "The OPSD paper's Table 2 (seed 002) is bundled as raw accuracies. Gains of OPSD over "
-        "SFT get binomial standard errors from the number of problems per benchmark: with 30 "
-        "problems they are about 12 pp, far larger than the gains."),
+        "The OPSD paper's Table 2 is bundled as raw accuracies. Gains of OPSD over SFT get "
+        "binomial standard errors from the number of problems per benchmark: with 30 problems "
+        "they are about 12 pp, far larger than the gains."),
     new_code_cell(
-        "qwen = load_gain_table(DATA / 'opsd_qwen3_zhao2026.csv', treatment='OPSD', baseline='SFT')\n"
+        "qwen = sf.load(DATA / 'opsd_qwen3_zhao2026.csv', treatment='OPSD', baseline='SFT')\n"
         "qwen.to_frame().round(2)"),
     new_code_cell(
-        "pooled = qwen.pooled()\n"
-        "print(format_fit(fit_laws(pooled), [14, 70]))"),
+        "print(sf.fit(qwen.pooled()).summary([14, 70]))"),
 ]
 
 PAPER_FIGURES = [
     new_markdown_cell(
         "# The scaling paper's figures, end to end\n\n"
-        "Every figure and table of seed 000 from the bundled gain table: fit (Figures 1-2, "
-        "Table 1), decomposition (Figure 3, Table 2), synthetic validation (Figure 4), bootstrap "
-        "(Figure 5), experiment design (Figure 6) and per-benchmark fits (Figure 7). "
+        "Every figure and table of the scaling paper from the bundled gain table: fit (Figures "
+        "1-2, Table 1), decomposition (Figure 3, Table 2), synthetic validation (Figure 4), "
+        "bootstrap (Figure 5), experiment design (Figure 6) and per-benchmark fits (Figure 7). "
         "`scalefit report data/opsd_scaling_paper.csv --out DIR` does the same in one command; "
         "here each step is a plain function returning a result object, and each figure is drawn "
         "from that object. Replicate counts are reduced so the notebook runs in about a minute."),
     new_code_cell(
-        "%matplotlib inline\n"
         "from pathlib import Path\n"
-        "from scalefit.data import load_gain_table\n"
-        "from scalefit.average import fit_laws\n"
-        "from scalefit.bootstrap import bootstrap\n"
-        "from scalefit.decompose import fit_decomposition\n"
-        "from scalefit.validate import validate\n"
-        "from scalefit.design import design\n"
-        "from scalefit.report import figures, figures_analyses\n"
-        "from scalefit.report.tables import table_model_selection\n\n"
+        "import scalefit as sf\n"
+        "from scalefit.methods.bootstrap import bootstrap\n"
+        "from scalefit.studies.decompose import fit_decomposition\n"
+        "from scalefit.report import figures, figures_analyses\n\n"
         "DATA = Path('..') / 'data'\n"
-        "table = load_gain_table(DATA / 'opsd_scaling_paper.csv')\n"
-        "fit = fit_laws(table)\n"
-        "table_model_selection(fit).round(3)"),
+        "table = sf.load(DATA / 'opsd_scaling_paper.csv')\n"
+        "result = sf.fit(table)\n"
+        "result.to_frame().round(3)"),
     new_markdown_cell("Figures 1 and 5: the fits, with the model average's bootstrap 95% "
                       "intervals (1000 parametric replicates, every law refitted on each)."),
     new_code_cell(
         "sizes = [14, 70, 405]\n"
-        "boot = bootstrap(table, sizes, 1000, seed=0, fit=fit, quiet=True)\n"
+        "boot = bootstrap(table, sizes, 1000, seed=0, fit=result.fit, quiet=True)\n"
         "ci = [s['ci95'] for s in boot.average_summary()]\n"
-        "figures.figure_fits(fit, sizes, intervals=list(zip(*ci)))\n"
-        "figures.figure_bootstrap(boot, 70)\n"
+        "display(figures.figure_fits(result.fit, sizes, intervals=list(zip(*ci))))\n"
+        "display(figures.figure_bootstrap(boot, 70))\n"
         "boot.to_frame().query('size == 70').round(2)"),
-    new_code_cell("figures.figure_model_selection(fit);"),
+    new_code_cell("figures.figure_model_selection(result.fit)"),
     new_markdown_cell(
         "Figure 3 and Table 2: the three-component decomposition (eq. 10-13). Six parameters from "
         "five points are not identified; the result says so and lists fits of equal quality "
@@ -104,25 +92,25 @@ PAPER_FIGURES = [
     new_code_cell(
         "dec = fit_decomposition(table, posterior=False, seed=0)\n"
         "print('identified:', dec.identifiable, '-', '; '.join(dec.reasons))\n"
-        "figures_analyses.figure_decomposition(dec, (table.size, table.gain, table.se))\n"
+        "display(figures_analyses.figure_decomposition(dec, (table.size, table.gain, table.se)))\n"
         "dec.to_frame().round(2)"),
     new_markdown_cell("Figure 4: synthetic validation (40 replicates per regime here; the "
                       "command's default is 200)."),
     new_code_cell(
-        "val = validate(table, n_replicates=40, seed=0, quiet=True)\n"
-        "figures_analyses.figure_validation(val)\n"
+        "val = sf.validate(table, n_replicates=40, seed=0, quiet=True)\n"
+        "display(figures_analyses.figure_validation(val))\n"
         "val.heatmap('coverage').round(2)"),
     new_markdown_cell("Figure 6: where to measure next, for the 70B prediction."),
     new_code_cell(
-        "des = design(table, [14, 32, 70, 100, 140, 200, 405], target=70, seed=0)\n"
-        "figures_analyses.figure_design(des)\n"
+        "des = sf.design(table, [14, 32, 70, 100, 140, 200, 405], target=70, seed=0)\n"
+        "display(figures_analyses.figure_design(des))\n"
         "des.to_frame().round(3)"),
     new_markdown_cell("Figure 7: per-benchmark fits, from the OPSD paper's accuracy table "
                       "(three sizes per benchmark: the intervals say how little that pins down)."),
     new_code_cell(
-        "qwen = load_gain_table(DATA / 'opsd_qwen3_zhao2026.csv')\n"
-        "fits = {name: fit_laws(t) for name, t in qwen.split(['benchmark']).items()}\n"
-        "figures.figure_per_benchmark(fits);"),
+        "qwen = sf.load(DATA / 'opsd_qwen3_zhao2026.csv')\n"
+        "fits = {name: sf.fit(t).fit for name, t in qwen.split(['benchmark']).items()}\n"
+        "figures.figure_per_benchmark(fits)"),
 ]
 
 

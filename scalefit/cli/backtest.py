@@ -7,17 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from scalefit.cli.common import add_table_arguments, int_at_least, load_groups, name_list
-from scalefit.cli.validate import METHOD_NAMES
-from scalefit.curves import CURVE_SETS, DEFAULT_EXTERNAL
+from scalefit.cli.common import (add_table_arguments, int_at_least, load_groups, method_help,
+                                 name_list)
 from scalefit.errors import ScalefitError
-from scalefit.laws import LAWS
-from scalefit.predictive import METHODS as PREDICTIVE_METHODS
-
-PREDICTIVE_DEFAULT = tuple(PREDICTIVE_METHODS)
-
-DEFAULT_METHODS = tuple(LAWS) + ("average", "bootstrap", "lfo_aicc")
-LEVELS = (0.68, 0.95)
+from scalefit.studies.backtest import DEFAULT_METHODS
+from scalefit.studies.curves import CURVE_SETS, DEFAULT_EXTERNAL
+from scalefit.studies.scoring import LEVELS
 
 EXAMPLES = """\
 examples:
@@ -51,7 +46,7 @@ def add_parser(sub) -> None:
         "backtest", help="leave-future-out: fit on the small sizes, score the K largest",
         description="Hold out the K largest sizes, fit each method on the rest, and score its "
                     "predictions and intervals on the held-out points.",
-        epilog=EXAMPLES.format(methods=METHOD_NAMES),
+        epilog=EXAMPLES.format(methods=method_help()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_table_arguments(p, optional=True)
     g = p.add_argument_group("backtest")
@@ -69,7 +64,7 @@ def add_parser(sub) -> None:
                    help="number of largest distinct sizes held out (default 1)")
     g.add_argument("--methods", type=name_list, default=None, metavar="M[,M]",
                    help=f"methods scored (default {','.join(DEFAULT_METHODS)}; with --curves "
-                        f"{','.join(PREDICTIVE_DEFAULT)})")
+                        "every registered method)")
     g.add_argument("--levels", type=_levels, default=list(LEVELS),
                    help="nominal interval levels (default 0.68,0.95)")
     x = p.add_argument_group("execution")
@@ -88,14 +83,14 @@ def add_parser(sub) -> None:
 
 def run_curves(args: argparse.Namespace) -> int:
     """``--curves``: every predictive method on the public curve sets; coverage, APE, a plot."""
-    from scalefit.calibration import coverage_curve, score_curves, summarise
-    from scalefit.curves import external_curves
     from scalefit.executor import make_executor
     from scalefit.io import atomic_write_csv, atomic_write_json
-    from scalefit.predictive import METHODS
+    from scalefit.methods import METHODS
     from scalefit.report.tables import to_markdown
+    from scalefit.studies.curves import external_curves
+    from scalefit.studies.scoring import coverage_curve, score_curves, summarise
 
-    methods = tuple(PREDICTIVE_DEFAULT if args.methods is None else args.methods)
+    methods = tuple(METHODS if args.methods is None else args.methods)
     scores, coverage, summaries = [], {}, {}
     with make_executor(args.workers, args.scheduler) as executor:
         for name in args.curves:
@@ -111,8 +106,8 @@ def run_curves(args: argparse.Namespace) -> int:
             print(f"== {name}: {len(curves)} curves, held-out points scored per method ==")
             print(to_markdown(summaries[name][[c for c in cols if c in summaries[name]]], 3))
     if args.plot:
-        from scalefit.report.figures_analyses import figure_calibration
         from scalefit.io import atomic_path
+        from scalefit.report.figures_analyses import figure_calibration
 
         fig = figure_calibration(coverage)
         with atomic_path(args.plot) as tmp:
@@ -132,10 +127,10 @@ def run_curves(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scalefit.backtest import backtest_tables
     from scalefit.executor import make_executor
     from scalefit.io import atomic_write_csv, atomic_write_json
     from scalefit.report.text import format_backtest
+    from scalefit.studies.backtest import backtest_tables
 
     if args.curves:
         if args.table is not None:

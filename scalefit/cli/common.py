@@ -42,8 +42,34 @@ def require_torch(command: str) -> None:
         raise ScalefitError(f"{command} needs torch: pip install -e '.[runner]'") from None
 
 
+def open_interval(low: float, high: float, what: str):
+    """An argparse type: a float strictly between ``low`` and ``high``, else "expected {what}"."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not low < value < high:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
+
+
 def name_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def method_help() -> str:
+    """Every registered predictive method (``scalefit.methods.METHODS``) and its aliases, for
+    --help: the CLI's choices are the registry's, so a new method appears by itself."""
+    from scalefit.methods import ALIASES, METHODS
+
+    def aliases(name):
+        alias = [a for a, target in ALIASES.items() if target == name]
+        return f" (alias {', '.join(alias)})" if alias else ""
+
+    return ", ".join(name + aliases(name) for name in METHODS)
 
 
 def add_table_arguments(p: argparse.ArgumentParser, optional: bool = False) -> None:
@@ -83,9 +109,3 @@ def load_groups(args: argparse.Namespace) -> dict[str | None, GainTable]:
     return table.split(by)
 
 
-def default_sizes(table: GainTable) -> list[float]:
-    """The paper's 14, 70 and 405 B for tables in billions; else 2x, 10x and 100x the largest size."""
-    if table.size_unit == "B":
-        return [14.0, 70.0, 405.0]
-    top = float(table.size.max())
-    return [2 * top, 10 * top, 100 * top]

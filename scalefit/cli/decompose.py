@@ -49,9 +49,9 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scalefit.decompose import fit_decomposition, paper_check
     from scalefit.io import atomic_write_csv, atomic_write_json
     from scalefit.report.text import format_decomposition
+    from scalefit.studies.decompose import fit_decomposition, paper_check
 
     groups = load_groups(args)
     payloads = {}

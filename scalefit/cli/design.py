@@ -7,13 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from scalefit.cli.common import add_table_arguments, int_at_least, load_groups, size_list
+from scalefit.cli.common import (add_table_arguments, int_at_least, load_groups, open_interval,
+                                 size_list)
+from scalefit.core.average import CRITERIA as WEIGHT_CRITERIA
 from scalefit.data import normalise_name, read_csv
 from scalefit.errors import DataError
-
-WEIGHT_CRITERIA = ("aic", "aicc", "bic")
-CRITERIA = ("reduction", "reduction_per_cost", "info_value")  # scalefit.design.CRITERIA
-DRAWS = ("bootstrap", "covariance")
+from scalefit.studies.design import CRITERIA, DRAWS
 
 EXAMPLES = """\
 examples:
@@ -30,16 +29,6 @@ See docs/analyses.md.
 """
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not np.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "design", help="rank candidate sizes for the next experiment (variance reduction at a "
@@ -52,9 +41,9 @@ def add_parser(sub) -> None:
     g.add_argument("--candidates", required=True, metavar="SIZES|CSV",
                    help="comma-separated candidate sizes (table unit), or a CSV file with a "
                         "size column and an optional cost column")
-    g.add_argument("--target", type=_positive_float, default=70.0,
+    g.add_argument("--target", type=open_interval(0.0, np.inf, "a positive number"), default=70.0,
                    help="size whose prediction should become more certain (default 70)")
-    g.add_argument("--new-se", type=_positive_float, default=None, metavar="SE",
+    g.add_argument("--new-se", type=open_interval(0.0, np.inf, "a positive number"), default=None, metavar="SE",
                    help="standard error of the new measurement, pp (default: the table's "
                         "largest SE)")
     g.add_argument("--costs", type=size_list, default=None, metavar="C[,C]",
@@ -103,9 +92,9 @@ def _candidates(text: str, costs):
 
 
 def run(args: argparse.Namespace) -> int:
-    from scalefit.design import design
     from scalefit.io import atomic_write_csv, atomic_write_json
     from scalefit.report.text import format_design
+    from scalefit.studies.design import design
 
     groups = load_groups(args)
     sizes, costs = _candidates(args.candidates, args.costs)

@@ -6,13 +6,12 @@ import argparse
 import re
 from pathlib import Path
 
-from scalefit.average import CRITERIA, fit_laws
-from scalefit.cli.common import (add_table_arguments, default_sizes, int_at_least, load_groups,
-                                 name_list, size_list)
+from scalefit.cli.common import add_table_arguments, int_at_least, load_groups, name_list, size_list
+from scalefit.core.average import CRITERIA, fit_laws
+from scalefit.core.laws import LAWS, PAPER_LAWS
+from scalefit.data import default_sizes
 from scalefit.io import atomic_write_csv, atomic_write_json
-from scalefit.laws import LAWS
-from scalefit.predictive import METHODS as PREDICTIVE_METHODS
-from scalefit.predictive import predictive
+from scalefit.methods import method_names, predictive
 from scalefit.report.text import format_bootstrap, format_fit, format_mcmc, format_predictive
 
 EXAMPLES = """\
@@ -50,7 +49,8 @@ def add_parser(sub) -> None:
     g.add_argument("--criterion", choices=CRITERIA, default="aic",
                    help="information criterion the weights come from (default aic, as the paper)")
     g.add_argument("--laws", type=name_list, default=None, metavar="NAME[,NAME]",
-                   help=f"fit only these laws (default all: {', '.join(LAWS)})")
+                   help=f"fit only these laws (default the paper's five: {', '.join(PAPER_LAWS)}; "
+                        f"registered: {', '.join(LAWS)})")
     u = p.add_argument_group("uncertainty (docs/uncertainty.md)")
     u.add_argument("--bootstrap", type=int_at_least(2), default=0, metavar="N",
                    help="parametric bootstrap with N replicates (the paper uses 1000): Gaussian "
@@ -78,7 +78,7 @@ def add_parser(sub) -> None:
                    choices=("aic", "aicc", "bic", "stacking", "pseudo-bma"),
                    help="weights of the posterior mixture: information-criterion weights "
                         "(default: --criterion) or stacking / pseudo-BMA from PSIS-LOO")
-    u.add_argument("--interval", choices=(*PREDICTIVE_METHODS, "none"), default="lfo_aicc",
+    u.add_argument("--interval", choices=(*method_names(), "none"), default="lfo_aicc",
                    help="calibrated predictive interval printed after the paper's eq. 9 result "
                         "(JSON key 'calibrated'): lfo_aicc (default) widens eq. 9 by the "
                         "table's own leave-future-out errors and uses AICc weights; it held "
@@ -105,7 +105,7 @@ def _uncertainty(args, table, fit, sizes, label, payload) -> None:
     """--bootstrap and --mcmc for one table: print, add to the JSON payload, save."""
     save_dir = None if args.save is None else _group_dir(args.save, label)
     if args.bootstrap:
-        from scalefit.bootstrap import bootstrap
+        from scalefit.methods.bootstrap import bootstrap
 
         boot = bootstrap(table, sizes, args.bootstrap, seed=args.seed, criterion=args.criterion,
                          laws=args.laws, quiet=args.quiet, scheme=args.bootstrap_scheme, fit=fit)
@@ -116,7 +116,7 @@ def _uncertainty(args, table, fit, sizes, label, payload) -> None:
             atomic_write_csv(save_dir / "bootstrap_summary.csv", boot.to_frame())
             atomic_write_json(save_dir / "bootstrap.json", payload["bootstrap"])
     if args.mcmc:
-        from scalefit.mcmc import mcmc
+        from scalefit.methods.mcmc import mcmc
 
         result = mcmc(table, sizes, laws=args.laws, weights=args.mcmc_weights or args.criterion,
                       fit=fit, n_walkers=args.mcmc_walkers, n_steps=args.mcmc_steps,

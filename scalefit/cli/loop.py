@@ -41,7 +41,7 @@ def budget(text: str) -> tuple[int | None, float | None]:
 
 
 def add_parser(sub) -> None:
-    from scalefit.predictive import METHODS
+    from scalefit.methods import method_names
     from scalefit.runner import cli as runner_cli
 
     p = sub.add_parser("loop", help="closed loop: fit, pick the next size by information per "
@@ -63,7 +63,7 @@ def add_parser(sub) -> None:
                    help="evaluation split fitted (default id)")
     g.add_argument("--baseline", choices=("sft", "base"), default="sft",
                    help="gain fitted: OPSD - SFT (default) or OPSD - base")
-    g.add_argument("--interval", choices=tuple(METHODS), default="lfo_aicc",
+    g.add_argument("--interval", choices=method_names(), default="lfo_aicc",
                    help="predictive interval reported at the target (default lfo_aicc, "
                         "docs/calibration.md)")
     g.add_argument("--n-sims", type=runner_cli.positive_type(int), default=200, metavar="S",
@@ -76,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
     from scalefit.cli.common import require_torch
 
     require_torch("scalefit loop")
-    from scalefit.loop import LoopSettings, default_candidates, run_loop
     from scalefit.runner import cli as runner_cli
     from scalefit.runner.config import resolve_size
+    from scalefit.loop import LoopSettings, default_candidates, run_loop
 
     cfg = runner_cli.config_from_args(args)
     try:

@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
     from scalefit.data import load_gain_table
     from scalefit.errors import ScalefitError
-    from scalefit.report.paper import ReportSettings, write_report
+    from scalefit.report.paper import write_report
+    from scalefit.studies.reproduce import ReportSettings, reproduce_paper
 
     groups = load_groups(args)
     if len(groups) > 1:
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
                               criterion=args.criterion, seed=args.seed, bootstrap=args.bootstrap,
                               validation=args.validation, posterior=not args.no_posterior,
                               workers=args.workers, quiet=args.quiet, per_benchmark=extra)
-    written = write_report(table, args.out, settings)
+    written = write_report(reproduce_paper(table, settings), args.out)
     print(f"wrote {len(written)} files to {Path(args.out)}/ (see index.md):")
     for path in written:
         print(f"  {path.name}")

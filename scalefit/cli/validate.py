@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import math
 import re
 from pathlib import Path
 
-from scalefit.cli.common import (add_table_arguments, int_at_least, load_groups, name_list,
-                                 size_list)
-from scalefit.laws import LAWS
-
-# Kept light: the analysis modules (scipy.stats and friends) load only when the command runs.
-TWO_SIGMA = math.erf(2.0 / math.sqrt(2.0))
-REGIMES = ("power", "logarithmic", "saturating", "sigmoid")
-DEFAULT_METHODS = tuple(LAWS) + ("average", "bootstrap")
-EVAL_SIZES = (14.0, 32.0, 70.0)
-METHOD_NAMES = (", ".join(LAWS) + ", average (alias paper), bootstrap, and scalefit.predictive's "
-                "aicc, bic, student, pseudo_bma, stacking, lfo, lfo_aicc "
-                "(scalefit.backtest.METHODS)")
+from scalefit.cli.common import (add_table_arguments, int_at_least, load_groups, method_help,
+                                 name_list, open_interval, size_list)
+from scalefit.core.laws import LAWS
+from scalefit.studies.scoring import TWO_SIGMA
+from scalefit.studies.validate import DEFAULT_METHODS, EVAL_SIZES, REGIMES
 
 EXAMPLES = """\
 examples:
@@ -31,18 +23,8 @@ For each regime (a law fitted to the table is the truth) replicate tables are si
 table's sizes up to --train-max with noise at its SEs, every method is fitted, and its prediction
 at --at is scored: MAPE and the coverage of the central --level interval (default 0.9545, the
 paper's 2σ). Methods: {methods}. The figure data are the --json / --csv files
-(scalefit.validate.ValidationResult has everything Figure 4 needs). See docs/analyses.md.
+(scalefit.studies.validate.ValidationResult has everything Figure 4 needs). See docs/analyses.md.
 """
-
-
-def _level(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value}")
-    return value
 
 
 def add_parser(sub) -> None:
@@ -51,7 +33,7 @@ def add_parser(sub) -> None:
                          "under four ground-truth regimes",
         description="Simulate tables from ground-truth regimes calibrated to the data, fit them "
                     "on the small sizes with every method, and score the extrapolations.",
-        epilog=EXAMPLES.format(methods=METHOD_NAMES),
+        epilog=EXAMPLES.format(methods=method_help()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_table_arguments(p)
     g = p.add_argument_group("study")
@@ -71,7 +53,7 @@ def add_parser(sub) -> None:
                         f"{', '.join(LAWS)})")
     g.add_argument("--methods", type=name_list, default=list(DEFAULT_METHODS),
                    metavar="M[,M]", help=f"methods scored (default {','.join(DEFAULT_METHODS)})")
-    g.add_argument("--level", type=_level, default=TWO_SIGMA,
+    g.add_argument("--level", type=open_interval(0.0, 1.0, "a number in (0, 1)"), default=TWO_SIGMA,
                    help="central interval level scored (default 0.9545 = ±2σ)")
     x = p.add_argument_group("execution")
     x.add_argument("--workers", type=int_at_least(1), default=None,
@@ -101,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from scalefit.executor import make_executor
     from scalefit.io import atomic_write_csv, atomic_write_json
     from scalefit.report.text import format_validation
-    from scalefit.validate import validate
+    from scalefit.studies.validate import validate
 
     groups = load_groups(args)
     with make_executor(args.workers, args.scheduler) as executor:

@@ -9,15 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # figures are files; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from scalefit.average import AveragedFit  # noqa: E402
-from scalefit.data import UNIT_NAMES  # noqa: E402
-from scalefit.io import atomic_path  # noqa: E402
-from scalefit.laws import LAWS  # noqa: E402
+from scalefit.core.average import AveragedFit
+from scalefit.core.laws import LAWS
+from scalefit.data import UNIT_NAMES
+from scalefit.io import atomic_path
 
 LAW_COLORS = dict(zip(LAWS, ["#d62728", "#9467bd", "#2ca02c", "#ff7f0e", "#1f77b4",
                              "#8c564b", "#e377c2", "#7f7f7f"]))
@@ -29,15 +27,25 @@ def law_color(name: str) -> str:
     return LAW_COLORS.get(name, "#7f7f7f")
 
 
+def new_figure(nrows: int = 1, ncols: int = 1, *, figsize=None, **subplots_kw):
+    """``(Figure, axes)`` like ``pyplot.subplots``, but outside pyplot: no backend is chosen or
+    switched (a notebook keeps its own) and nothing is left open in global state."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **subplots_kw)
+
+
+def colormap(name: str):
+    return matplotlib.colormaps[name]
+
+
 def save_figure(fig, out_dir: str | Path, name: str, formats=("png", "pdf")) -> list[Path]:
-    """Write ``fig`` as ``out_dir/name.png`` and ``.pdf``, each atomically; close it."""
+    """Write ``fig`` as ``out_dir/name.png`` and ``.pdf``, each atomically."""
     paths = []
     for ext in formats:
         path = Path(out_dir) / f"{name}.{ext}"
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
         paths.append(path)
-    plt.close(fig)
     return paths
 
 
@@ -61,7 +69,7 @@ def figure_fits(fit: AveragedFit, sizes=(14.0, 70.0, 405.0), intervals=None):
     ``sizes``. ``intervals`` = (lo, hi) at ``sizes`` replaces the ±1.96 SD interval (bootstrap)."""
     table, unit = fit.table, fit.size_unit
     sizes = np.asarray(sizes, float)
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [1.5, 1]})
+    fig, (ax, ax2) = new_figure(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [1.5, 1]})
     grid = np.geomspace(table.size.min() / 1.5, max(sizes.max(), table.size.max()) * 1.3, 300)
     weights = fit.weights
     for name, f in fit.fits.items():
@@ -103,7 +111,7 @@ def figure_model_selection(fit: AveragedFit):
     criterion."""
     names = [n for n, f in fit.fits.items() if f.converged]
     crit = {n: fit.fits[n].criteria for n in names}
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (a, b) = new_figure(1, 2, figsize=(11, 4))
     xs = np.arange(len(names))
     a.bar(xs - 0.2, [crit[n]["aic"] for n in names], 0.4, label="AIC", color="0.35")
     a.bar(xs + 0.2, [crit[n]["bic"] for n in names], 0.4, label="BIC", color="0.7")
@@ -126,8 +134,8 @@ def figure_per_benchmark(fits: dict[str, AveragedFit], intervals: dict | None = 
                          note: str | None = None):
     """Figure 7: the model-averaged prediction with its 95% interval against size, one curve
     per benchmark (or group). ``intervals[label]`` = (sizes, lo, hi) overrides ±1.96 SD."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    colors = plt.cm.tab10(np.linspace(0, 1, 10))
+    fig, ax = new_figure(figsize=(7.5, 4.6))
+    colors = colormap("tab10")(np.linspace(0, 1, 10))
     unit = next(iter(fits.values())).size_unit
     shown = []  # means and data: the y-range, so that one runaway interval does not hide all
     for i, (label, fit) in enumerate(fits.items()):
@@ -171,7 +179,7 @@ def figure_bootstrap(boot, size: float = 70.0):
     colors = [AVERAGE_COLOR if n == "average" else law_color(n) for n in names]
     labels = ["model average" if n == "average" else n for n in names]
     unit = boot.size_unit
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (a, b) = new_figure(1, 2, figsize=(11, 4.2))
     ys = np.arange(len(names))
     for y, n, c in zip(ys, names, colors):
         lo, hi = summ[n]["ci95"]

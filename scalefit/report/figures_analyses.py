@@ -8,13 +8,10 @@ matplotlib ``Figure``; write it with
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from scalefit.data import UNIT_NAMES  # noqa: E402
+from scalefit.data import UNIT_NAMES
+from scalefit.report.figures import new_figure
 
 COMPONENT_COLORS = {"distribution_match": "#d62728", "dark_knowledge": "#2ca02c",
                     "regularization": "#e6b800"}
@@ -28,10 +25,10 @@ def figure_decomposition(dec, observed=None):
     the posterior 95% band of the total; (b) each component's share at the reported sizes:
     posterior median and 95% interval next to the prior's 95% interval — where they coincide the
     data say nothing about the share. ``observed`` = (sizes, gains, ses) adds the data points."""
-    from scalefit.decompose import COMPONENTS, components
+    from scalefit.studies.decompose import COMPONENTS, components
 
     unit = dec.size_unit
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, (a, b) = new_figure(1, 2, figsize=(12, 4.6))
     lo = min(dec.sizes.min(), np.nanmin(dec._x) if dec._x is not None else dec.sizes.min())
     grid = np.geomspace(lo / 1.5, dec.sizes.max() * 1.3, 300)
     comp = dec.curve(grid)
@@ -95,7 +92,7 @@ def figure_validation(val, size: float | None = None):
     mape, cov = val.heatmap("mape", size), val.heatmap("coverage", size)
     where = (f"averaged over {', '.join(f'{s:g}' for s in val.sizes)} {val.size_unit}"
              if size is None else f"at {size:g} {val.size_unit}")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4.2))
+    fig, (a, b) = new_figure(1, 2, figsize=(13, 4.2))
     im = _heatmap(a, mape, f"(a) MAPE (%), {where}; lower is better", "{:.1f}", "Reds", 0,
                   min(200, float(np.nanmax(mape.to_numpy()))))
     fig.colorbar(im, ax=a, fraction=0.04)
@@ -115,7 +112,7 @@ def figure_design(des):
     unit = des.size_unit
     xs = np.arange(len(des.candidates))
     labels = [f"{c:g} {unit}" for c in des.candidates]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, (a, b) = new_figure(1, 2, figsize=(12, 4.2))
     best = int(np.argmax(des.info_value))
     a.bar(xs, des.info_normalized, color=["#1f77b4" if i != best else "#d62728" for i in xs])
     a.set_xticks(xs, labels)
@@ -142,8 +139,8 @@ def figure_design(des):
 def figure_calibration(coverage: dict, highlight: str = "lfo_aicc"):
     """Calibration plot of the real-data backtest: observed against nominal coverage of central
     intervals, one panel per data set. ``coverage[name]`` is a DataFrame, methods × levels
-    (``scalefit.calibration.coverage_curve``)."""
-    fig, axes = plt.subplots(1, len(coverage), figsize=(5.2 * len(coverage), 4.6), squeeze=False)
+    (``scalefit.studies.scoring.coverage_curve``)."""
+    fig, axes = new_figure(1, len(coverage), figsize=(5.2 * len(coverage), 4.6), squeeze=False)
     for ax, (name, cov) in zip(axes[0], coverage.items()):
         for method, row in cov.iterrows():
             ax.plot(row.index, row.values, "o-", label=method, lw=2.5 if method == highlight else 1)

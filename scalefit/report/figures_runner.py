@@ -5,25 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scalefit.report.figures import Z95, plt
-
-COMPARISONS = {"opsd-sft": "OPSD − SFT", "opsd-base": "OPSD − base"}
-SPLITS = {"id": "in-distribution problems", "ood": "out-of-distribution problems (more terms)"}
+from scalefit.report.figures import Z95, colormap, new_figure
+from scalefit.runner.schema import COMPARISON, COMPARISONS, FILES, SPLIT, SPLITS
 
 
 def figure_gain_by_richness(rows: pd.DataFrame):
     """Gain (pp, ±1.96 SE) vs parameters, one line per reference-richness level; rows of panels
     are the comparisons, columns the evaluation splits. Filled markers are the distillable rows
     (the ones in ``gains.csv``); hollow ones were measured but the teacher had nothing to teach."""
-    comps = [c for c in COMPARISONS if c in set(rows["comparison"])]
-    splits = [s for s in SPLITS if s in set(rows["benchmark"])]
-    fig, axes = plt.subplots(len(comps), len(splits), figsize=(5.2 * len(splits), 3.6 * len(comps)),
+    comps = [c for c in COMPARISONS if c in set(rows[COMPARISON])]
+    splits = [s for s in SPLITS if s in set(rows[SPLIT])]
+    fig, axes = new_figure(len(comps), len(splits), figsize=(5.2 * len(splits), 3.6 * len(comps)),
                              sharex=True, squeeze=False)
-    colors = plt.cm.viridis(np.linspace(0.0, 0.85, max(1, rows["richness"].nunique())))
+    colors = colormap("viridis")(np.linspace(0.0, 0.85, max(1, rows["richness"].nunique())))
     for i, comp in enumerate(comps):
         for j, split in enumerate(splits):
             ax = axes[i, j]
-            sub = rows[(rows["comparison"] == comp) & (rows["benchmark"] == split)]
+            sub = rows[(rows[COMPARISON] == comp) & (rows[SPLIT] == split)]
             for color, (r, grp) in zip(colors, sub.groupby("richness")):
                 grp = grp.sort_values("param_count")
                 ax.errorbar(grp["param_count"], grp["gain"], yerr=Z95 * grp["se"], color=color,
@@ -52,5 +50,5 @@ def write_gain_figure(out_dir) -> list:
 
     from scalefit.report.figures import save_figure
 
-    rows = pd.read_csv(Path(out_dir) / "gains_all.csv")
+    rows = pd.read_csv(Path(out_dir) / FILES["gains_all"])
     return save_figure(figure_gain_by_richness(rows), out_dir, "gain_vs_size")

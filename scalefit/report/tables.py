@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalefit.average import AveragedFit
+from scalefit.core.average import AveragedFit
 from scalefit.io import atomic_write_csv, atomic_write_text
 
 

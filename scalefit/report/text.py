@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalefit.average import AveragedFit, AveragedPrediction
+from scalefit.core.average import AveragedFit, AveragedPrediction
 
 
 def fmt(value: float, digits: int = 3) -> str:
@@ -85,7 +85,7 @@ def format_bootstrap(result) -> str:
     """Bootstrap table (seed 000, section 2.5): each law's and the model-averaged mean and
     percentile interval per size, with the replicates whose refit failed.
 
-    ``result`` is a ``scalefit.bootstrap.BootstrapResult``.
+    ``result`` is a ``scalefit.methods.bootstrap.BootstrapResult``.
     """
     unit = result.size_unit
     level = f"{100 * result.level:g}%"
@@ -111,7 +111,7 @@ def format_bootstrap(result) -> str:
 
 
 def format_predictive(pred, unit: str) -> str:
-    """The calibrated predictive (``scalefit.predictive.Predictive``): mean, scale, and the 68%
+    """The calibrated predictive (``scalefit.methods.Predictive``): mean, scale, and the 68%
     and 95% intervals per size, with the method's notes."""
     lo68, hi68 = pred.interval(0.68)
     lo95, hi95 = pred.interval(0.95)
@@ -132,7 +132,7 @@ def format_predictive(pred, unit: str) -> str:
 def format_mcmc(result) -> str:
     """MCMC table: per law the convergence diagnostics (max R-hat, min bulk and tail ESS), its
     mixture weight and the posterior mean [95% interval] per size; then the model average and
-    any convergence or LOO warnings. ``result`` is a ``scalefit.mcmc.MCMCResult``."""
+    any convergence or LOO warnings. ``result`` is a ``scalefit.methods.mcmc.MCMCResult``."""
     unit = result.size_unit
     header = (["MCMC (pp)", "steps", "R-hat", "ESS bulk", "ESS tail", "weight"]
               + [f"{s:g} {unit}: mean [95% CI]" for s in result.sizes])
@@ -157,10 +157,10 @@ def format_mcmc(result) -> str:
 def format_decomposition(result, check: dict | None = None) -> str:
     """The decomposition (seed 000, Table 2) with its identifiability diagnostics.
 
-    ``result`` is a ``scalefit.decompose.Decomposition``; ``check`` an optional
-    ``scalefit.decompose.paper_check`` dict, printed after it.
+    ``result`` is a ``scalefit.studies.decompose.Decomposition``; ``check`` an optional
+    ``scalefit.studies.decompose.paper_check`` dict, printed after it.
     """
-    from scalefit.decompose import COMPONENTS, PARAMS
+    from scalefit.studies.decompose import COMPONENTS, PARAMS
 
     unit = result.size_unit
     lines = [f"Gain decomposition (eq. 10-13): Δ = α N^β + γ (1 − e^(−N/N_char)) + δ ln(1 + η N), "
@@ -267,7 +267,7 @@ def format_paper_check(check: dict) -> str:
 def format_validation(result, per_size: bool = False) -> str:
     """Figure 4 as two tables (regime × method): MAPE (%) and coverage of the ``level``
     interval; averaged over the evaluation sizes, and per size with ``per_size``.
-    ``result`` is a ``scalefit.validate.ValidationResult``."""
+    ``result`` is a ``scalefit.studies.validate.ValidationResult``."""
     unit = result.size_unit
     sizes = ", ".join(f"{s:g}" for s in result.sizes)
     train = ", ".join(f"{s:g}" for s in result.train_sizes)
@@ -309,8 +309,8 @@ def format_validation(result, per_size: bool = False) -> str:
 
 def format_backtest(result, points: bool = True) -> str:
     """Leave-future-out backtest: per held-out point and method, then the per-method summary.
-    ``result`` is a ``scalefit.backtest.BacktestResult``."""
-    from scalefit.backtest import level_key
+    ``result`` is a ``scalefit.studies.backtest.BacktestResult``."""
+    from scalefit.studies.backtest import level_key
 
     lines = [f"Leave-future-out backtest: {result.curves} curve(s)"
              + (f", {result.holdout} largest size(s) held out" if result.holdout else "")]
@@ -343,7 +343,7 @@ def format_backtest(result, points: bool = True) -> str:
 
 def format_design(result) -> str:
     """Next-experiment design (seed 000, section 2.4): both criteria per candidate, ranked.
-    ``result`` is a ``scalefit.design.DesignResult``."""
+    ``result`` is a ``scalefit.studies.design.DesignResult``."""
     unit = result.size_unit
     f = result.to_frame()
     lines = [f"Next experiment: which size to measure to shrink the model-averaged uncertainty at "

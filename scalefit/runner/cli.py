@@ -217,22 +217,24 @@ def summary_text(out_dir) -> str:
 
     import pandas as pd
 
+    from scalefit.runner.schema import BASELINES, COMPARISON, FILES, SPLIT
+
     out_dir = Path(out_dir)
-    allrows = pd.read_csv(out_dir / "gains_all.csv")
+    allrows = pd.read_csv(out_dir / FILES["gains_all"])
     manifest = json.loads((out_dir / "manifest.json").read_text())
-    sft = allrows[allrows["comparison"] == "opsd-sft"]
+    sft = allrows[allrows[COMPARISON] == BASELINES["sft"]]
     lines = [f"{out_dir}: {len(manifest['finished_sizes'])} sizes in "
              f"{manifest['wall_seconds']:.0f} s; OPSD - SFT and OPSD - base in pp "
              "(paired SE over problems and seeds)", ""]
     lines.append(f"{'size':>7} {'params':>9} {'richness':>8} {'split':>5}  {'base':>5} "
                  f"{'teacher':>7} {'SFT':>5} {'OPSD':>5}  {'OPSD-SFT':>14}  {'OPSD-base':>14}")
-    base_rows = allrows[allrows["comparison"] == "opsd-base"].set_index(
-        ["size_name", "richness", "benchmark"])
+    base_rows = allrows[allrows[COMPARISON] == BASELINES["base"]].set_index(
+        ["size_name", "richness", SPLIT])
     for _, r in sft.iterrows():
-        b = base_rows.loc[(r["size_name"], r["richness"], r["benchmark"])]
+        b = base_rows.loc[(r["size_name"], r["richness"], r[SPLIT])]
         flag = "" if r["distillable"] else "  not distillable"
         lines.append(f"{r['size_name']:>7} {int(r['param_count']):>9,} {r['richness']:>8g} "
-                     f"{r['benchmark']:>5}  {r['acc_base']:5.1f} {r['acc_teacher']:7.1f} "
+                     f"{r[SPLIT]:>5}  {r['acc_base']:5.1f} {r['acc_teacher']:7.1f} "
                      f"{r['acc_sft']:5.1f} {r['acc_opsd']:5.1f}  "
                      f"{r['gain']:+6.1f} ± {r['se']:4.1f}  {b['gain']:+6.1f} ± {b['se']:4.1f}"
                      f"{flag}")

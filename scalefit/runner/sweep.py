@@ -46,13 +46,14 @@ from scalefit.runner.config import (FORMAT_VERSION, RunConfig, base_eval_key, ba
                                     base_settings, eval_settings, finetune_key, finetune_seeds,
                                     finetune_settings, model_config, resolve_size, size_name,
                                     size_seed)
+from scalefit.runner.schema import BASELINES, COLUMNS, COMPARISON, FILES, SPLIT
+from scalefit.runner.schema import SPLITS as SPLIT_NAMES
 from scalefit.runner.stats import paired_gain
 
-__all__ = ["run_sweep", "run_size", "size_rows", "write_tables", "resolve_device",
-           "TABLE_COLUMNS"]
+__all__ = ["run_sweep", "run_size", "size_rows", "write_tables", "resolve_device"]
 
 METHODS = ("sft", "opsd")
-SPLITS = ("id", "ood")
+SPLITS = tuple(SPLIT_NAMES)  # the evaluation splits, in table order
 
 
 # ----------------------------------------------------------------------------------------------
@@ -287,14 +288,6 @@ def run_size(cfg: RunConfig, size: str, checkpoint_dir, *, quiet: bool = False) 
 # gain-table rows
 
 
-TABLE_COLUMNS = [
-    "size_m", "gain", "se", "benchmark", "richness", "distillable", "param_count", "size_name",
-    "show_answer", "teacher_advantage", "acc_base", "acc_teacher", "acc_sft", "acc_opsd",
-    "se_base", "se_teacher", "se_sft", "se_opsd", "se_problems", "se_seeds", "n_problems",
-    "n_seeds", "len_base", "len_sft", "len_opsd", "entropy_base", "entropy_sft",
-    "entropy_opsd", "div_base", "div_sft", "div_opsd", "sft_seconds", "opsd_seconds",
-    "opsd_tokens_generated", "note",
-]
 
 
 def _mean(xs):
@@ -342,7 +335,7 @@ def size_rows(result: dict, cfg: RunConfig, *, baseline: str = "sft") -> list[di
 
             rows.append({
                 "size_m": result["n_params"] / 1e6, "gain": g["gain"], "se": g["se"],
-                "benchmark": split, "richness": r, "distillable": distillable,
+                SPLIT: split, "richness": r, "distillable": distillable,
                 "param_count": result["n_params"], "size_name": result["size"],
                 "show_answer": cfg.show_answer, "teacher_advantage": advantage,
                 "acc_base": base["student"][split]["accuracy"],
@@ -375,12 +368,12 @@ def write_tables(out_dir, results: list[dict], cfg: RunConfig) -> dict:
     out_dir = Path(out_dir)
     results = sorted(results, key=lambda res: res["n_params"])
     vs_sft = pd.DataFrame([row for res in results for row in size_rows(res, cfg)],
-                          columns=TABLE_COLUMNS)
+                          columns=COLUMNS)
     vs_base = pd.DataFrame([row for res in results for row in size_rows(res, cfg,
                                                                         baseline="base")],
-                           columns=TABLE_COLUMNS)
+                           columns=COLUMNS)
     vs_sft, vs_base = (frame.astype({"richness": float})
-                       .sort_values(["richness", "benchmark", "size_m"], kind="stable")
+                       .sort_values(["richness", SPLIT, "size_m"], kind="stable")
                        for frame in (vs_sft, vs_base))
 
     def rounded(frame):
@@ -390,12 +383,11 @@ def write_tables(out_dir, results: list[dict], cfg: RunConfig) -> dict:
                 out[c] = out[c].round(4)
         return out
 
-    paths = {"gains": out_dir / "gains.csv", "gains_vs_base": out_dir / "gains_vs_base.csv",
-             "gains_all": out_dir / "gains_all.csv"}
+    paths = {key: out_dir / name for key, name in FILES.items()}
     atomic_write_csv(paths["gains"], rounded(vs_sft[vs_sft["distillable"]]))
     atomic_write_csv(paths["gains_vs_base"], rounded(vs_base[vs_base["distillable"]]))
-    both = pd.concat([vs_sft.assign(comparison="opsd-sft"),
-                      vs_base.assign(comparison="opsd-base")], ignore_index=True)
+    both = pd.concat([vs_sft.assign(**{COMPARISON: BASELINES["sft"]}),
+                      vs_base.assign(**{COMPARISON: BASELINES["base"]})], ignore_index=True)
     atomic_write_csv(paths["gains_all"], rounded(both))
     return {k: {"path": str(v), "rows": int(len(vs_sft[vs_sft["distillable"]]) if k == "gains"
                                             else len(vs_base[vs_base["distillable"]])

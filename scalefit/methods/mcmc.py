@@ -53,12 +53,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalefit.average import AveragedFit, akaike_weights, fit_laws, size_key
+from scalefit.core.average import AveragedFit, akaike_weights, fit_laws, size_key
+from scalefit.core.fit import FitResult
+from scalefit.core.laws import LAWS, Law
 from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
-from scalefit.fit import FitResult
 from scalefit.io import atomic_path, atomic_write_csv, atomic_write_json
-from scalefit.laws import LAWS, Law
 from scalefit.progress import progress
 
 WEIGHTS = ("aic", "aicc", "bic", "stacking", "pseudo-bma")
@@ -252,7 +252,7 @@ def sample_law(law: Law | str, table: GainTable, fit: FitResult | None = None, *
     law = LAWS[law] if isinstance(law, str) else law
     x, y, s = table.size, table.gain, table.se
     if fit is None:
-        from scalefit.fit import fit_law
+        from scalefit.core.fit import fit_law
 
         fit = fit_law(law, x, y, s, size_unit=table.size_unit)
     if not fit.converged:

@@ -1,56 +1,54 @@
-"""A fast parametric bootstrap (seed 000, section 2.5 and section 3.6) and the batched refit behind it.
+"""Weighted least squares of the laws to gain tables (the scaling paper, eq. 6): one fit type.
 
-The paper's bootstrap: draw ``R`` resamples of the observed gains by adding Gaussian noise scaled
-by each point's standard error, refit every law (eq. 1-5) to every resample by weighted least
-squares (eq. 6), recompute the Akaike weights per resample (eq. 7) and form the model-averaged
-prediction per resample (eq. 8); percentiles of the ``R`` predictions are the confidence interval.
+chi² = Σ ((y_i − f(N_i; θ)) / σ_i)² with σ_i the table's standard errors taken as absolute (not
+rescaled by the residual variance). The parameter covariance is (JᵀJ)⁻¹ with J the Jacobian of the
+whitened residuals at the optimum; predictions carry a delta-method standard deviation
+sqrt(g Σ gᵀ), g = ∂f/∂θ (the "within-model" term of eq. 9).
 
-Two layers, usable on their own:
+One engine fits one law to ``R`` data vectors at once, and a single table is the batch of one:
+``fit_law_batch(law, sizes, Y, se)`` returns a ``BatchFit`` (arrays with a leading replicate
+axis); ``fit_law(law, sizes, gains, se)`` is ``fit_law_batch(..., gains[None], se).result(0)``, a
+``FitResult`` for that one row. The bootstrap, the synthetic validation and the design refit
+through the same engine as ``scalefit fit``.
 
 ``fit_law_batch(law, sizes, Y, se)``
-    Refits one law to ``R`` data vectors at once (rows of ``Y``, shape ``(R, n)``), vectorised
-    across replicates: no optimiser call per replicate. It is the engine of the bootstrap, the
-    synthetic validation (many simulated tables) and the next-experiment design (simulate a new
-    point, refit every law), and works for any law in ``scalefit.laws.LAWS`` and any table:
+Refits one law to ``R`` data vectors at once (rows of ``Y``, shape ``(R, n)``), vectorised
+across replicates: no optimiser call per replicate. It is the engine of the bootstrap, the
+synthetic validation (many simulated tables) and the next-experiment design (simulate a new
+point, refit every law), and works for any law in ``scalefit.core.laws.LAWS`` and any table:
 
-    - *Linear laws* (logarithmic, sqrt-log): exact closed-form weighted least squares, one
-      pseudo-inverse for all replicates.
-    - *Laws of the form a · g(N; φ)* with an unbounded amplitude ``a`` and one to three bounded
-      nonlinear parameters φ (power, saturating, sigmoid; detected numerically, so a new law of
-      this form is picked up): variable projection. For every point of a dense grid over φ (161
-      points in 1-D, 31² in 2-D, geometric where a range spans decades) the optimal ``a`` and the
-      profiled chi² are closed-form, so chi² on the whole grid for all replicates is one matrix
-      product. The ``n_candidates`` lowest grid-local minima of each replicate, and the warm
-      start, are polished (those starting within ``margin`` chi² of the replicate's best start)
-      by a batched, bound-constrained Levenberg–Marquardt with ``a`` eliminated (Kaufman's
-      variable-projection Jacobian, built from the law's analytic Jacobian), batched k×k solves
-      and an active set at the bounds. The lowest chi² wins. The grid makes the refit global:
-      on the paper table it finds an optimum at least as low as scipy's multi-start fit on every
-      replicate.
-    - *Any other law*: the same batched Levenberg–Marquardt (without elimination) from the warm
-      start and the law's own starting points.
+- *Linear laws* (logarithmic, sqrt-log): exact closed-form weighted least squares, one
+  pseudo-inverse for all replicates.
+- *Laws of the form a · g(N; φ)* with an unbounded amplitude ``a`` and one to three bounded
+  nonlinear parameters φ (power, saturating, sigmoid; detected numerically, so a new law of
+  this form is picked up): variable projection. For every point of a dense grid over φ (161
+  points in 1-D, 31² in 2-D, geometric where a range spans decades) the optimal ``a`` and the
+  profiled chi² are closed-form, so chi² on the whole grid for all replicates is one matrix
+  product. The ``n_candidates`` lowest grid-local minima of each replicate, and the warm
+  start, are polished (those starting within ``margin`` chi² of the replicate's best start)
+  by a batched, bound-constrained Levenberg–Marquardt with ``a`` eliminated (Kaufman's
+  variable-projection Jacobian, built from the law's analytic Jacobian), batched k×k solves
+  and an active set at the bounds. The lowest chi² wins. The grid makes the refit global:
+  on the paper table it finds an optimum at least as low as scipy's multi-start fit on every
+  replicate.
+- *Any other law*: the same batched Levenberg–Marquardt (without elimination) from the warm
+  start and the law's own starting points.
 
-    A candidate has converged when its Gauss–Newton decrement (the chi² reduction a full
-    Gauss–Newton step would still bring: the squared distance to the optimum in standard-deviation
-    units) is at most ``tol`` · (1 + chi²), default ``tol`` = 1e-12 (parameters within 1e-6 SD of
-    the optimum; most replicates end near 1e-20), or when the residual is orthogonal to every
-    free column of the Jacobian to 1e-10 (MINPACK's ``gtol`` test, for optima at the edge of
-    floating-point resolution). A replicate whose best candidate has not converged is refitted
-    with scipy's ``least_squares`` from the candidates, then with ``scalefit.fit.fit_law``, and
-    flagged ``retried``; if that fails too it is flagged in ``converged`` and counted, never
-    dropped silently.
+A candidate has converged when its Gauss–Newton decrement (the chi² reduction a full
+Gauss–Newton step would still bring: the squared distance to the optimum in standard-deviation
+units) is at most ``tol`` · (1 + chi²), default ``tol`` = 1e-12 (parameters within 1e-6 SD of
+the optimum; most replicates end near 1e-20), or when the residual is orthogonal to every
+free column of the Jacobian to 1e-10 (MINPACK's ``gtol`` test, for optima at the edge of
+floating-point resolution). A replicate whose best candidate has not converged is refitted
+with scipy's ``least_squares`` from the candidates, then from the law's own starts, and
+flagged ``retried``; if that fails too it is flagged in ``converged`` and counted, never
+dropped silently.
 
-``bootstrap(table, sizes, ...)``
-    The paper's bootstrap on top of it; ``bootstrap_replicates`` does the same for replicate data
-    the caller supplies.
+``scipy_fit`` is the reference the engine is checked against and falls back on: scipy's bounded
+trust-region ``least_squares`` from each of the law's starting points, keeping the lowest chi².
 
-Resampling schemes. ``scheme="data"`` (default) adds noise to the *observed* gains, as the paper
-does (section 2.5); it reproduces the paper's interval, and each law's replicate fits are centred
-on that law's own fit (exactly so for the linear laws: θ̂(y + ε) = θ̂(y) + Hε). ``scheme="fitted"``
-is the textbook parametric bootstrap: noise is added to the model-averaged fitted curve (eq. 8 at
-the observed sizes). For a linear law alone the two give the same spread (nearly the same for a
-nonlinear one); with model averaging they differ by where the replicates are centred, a measure
-of how much the interval depends on that choice (docs/uncertainty.md gives the numbers).
+A fit that fails (no start converges) or cannot be attempted (fewer points than parameters) is
+returned with ``status`` "failed" or "skipped" and a message — never raised.
 """
 
 from __future__ import annotations
@@ -59,19 +57,115 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
+from scipy.optimize import least_squares
 
-from scalefit.average import AveragedFit, akaike_weights, model_average, size_key
-from scalefit.data import GainTable
+from scalefit.core.laws import LAWS, PAPER_LAWS, Law
 from scalefit.errors import ScalefitError
-from scalefit.fit import OK, SKIPPED, best_least_squares, fit_law, information_criteria
-from scalefit.laws import LAWS, Law
 from scalefit.progress import progress
 
-SCHEMES = ("data", "fitted")
+OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 
 # Grid points per nonlinear parameter for variable projection, by number of such parameters.
 _GRID_POINTS = {1: 161, 2: 31, 3: 13}
+
+
+def information_criteria(chi2, k, n):
+    """AIC, AICc and BIC with chi² in place of −2 ln L (seed 000, eq. 6).
+
+    With known σ the Gaussian log-likelihood is −chi²/2 plus a constant shared by every law, so
+    differences between laws, and hence the weights, are exact. AICc adds the small-sample term
+    2k(k+1)/(n−k−1) and is +inf when n ≤ k + 1. Works elementwise on arrays.
+    """
+    chi2, k, n = np.asarray(chi2, float), np.asarray(k, float), np.asarray(n, float)
+    aic = chi2 + 2.0 * k
+    dof = n - k - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        aicc = np.where(dof > 0, aic + 2.0 * k * (k + 1.0) / dof, np.inf)
+    bic = chi2 + k * np.log(n)
+    return {"aic": aic, "aicc": aicc, "bic": bic}
+
+
+@dataclass
+class FitResult:
+    """One law fitted to one table: row ``r`` of a ``BatchFit`` (``BatchFit.result(r)``). Sizes
+    are in the table's unit (``size_unit``)."""
+
+    law: str
+    params: np.ndarray
+    cov: np.ndarray
+    chi2: float
+    n: int
+    status: str = OK
+    message: str = ""
+    at_bound: tuple[str, ...] = ()
+    size_unit: str = "B"
+    notes: list[str] = field(default_factory=list)
+    retried: bool = False  # the batched engine did not converge and scipy's fit was used
+
+    @property
+    def spec(self) -> Law:
+        return LAWS[self.law]
+
+    @property
+    def k(self) -> int:
+        return self.spec.k
+
+    @property
+    def converged(self) -> bool:
+        return self.status == OK
+
+    @property
+    def param_se(self) -> np.ndarray:
+        return np.sqrt(np.clip(np.diag(self.cov), 0.0, None))
+
+    @property
+    def criteria(self) -> dict[str, float]:
+        if not self.converged:
+            return {"aic": np.nan, "aicc": np.nan, "bic": np.nan}
+        return {key: float(v) for key, v in information_criteria(self.chi2, self.k, self.n).items()}
+
+    def predict(self, sizes) -> np.ndarray:
+        """The fitted law at ``sizes`` (table unit)."""
+        return self.spec.value(self.params, np.atleast_1d(np.asarray(sizes, float)))
+
+    def predict_sd(self, sizes) -> np.ndarray:
+        """Delta-method standard deviation of the prediction: sqrt(g Σ gᵀ), g = ∂f/∂θ."""
+        g = self.spec.jacobian(self.params, np.atleast_1d(np.asarray(sizes, float)))
+        return np.sqrt(np.clip(np.einsum("nk,kl,nl->n", g, self.cov, g), 0.0, None))
+
+
+
+def weighted_least_squares(value, jacobian, x, y, se, x0, lo, hi, max_nfev: int = 2000):
+    """Bounded trust-region minimisation of chi² = Σ ((y − f(θ; x)) / se)² (the scaling paper,
+    eq. 6) from ``x0`` for any model ``value(θ, x)`` with Jacobian ``jacobian(θ, x)``: scipy's
+    ``least_squares`` result, or None when it raises."""
+
+    def resid(theta):
+        return (y - value(theta, x)) / se
+
+    def jac(theta):
+        return -jacobian(theta, x) / se[:, None]
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            return least_squares(resid, x0, jac=jac, bounds=(lo, hi), method="trf",
+                                 x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12,
+                                 max_nfev=max_nfev)
+        except (ValueError, np.linalg.LinAlgError):
+            return None
+
+
+def best_least_squares(law: Law, x, y, se, starts, lo, hi):
+    """``weighted_least_squares`` of ``law`` from each start (rows of ``starts``, inside the
+    bounds); the converged result with the lowest cost, or None if no start converged."""
+    best = None
+    for x0 in starts:
+        r = weighted_least_squares(law.value, law.jacobian, x, y, se, x0, lo, hi)
+        if r is not None and r.status > 0 and np.isfinite(r.cost) and (
+                best is None or r.cost < best.cost):
+            best = r
+    return best
 
 
 # --- the batched fit --------------------------------------------------------------------------
@@ -142,6 +236,30 @@ class BatchFit:
             g = self.spec.jacobian(self.theta, sizes)
             var = np.einsum("rmk,rkl,rml->rm", g, self.cov, g)
         return np.where(self.converged[:, None], np.sqrt(np.clip(var, 0.0, None)), np.nan)
+
+    def result(self, r: int = 0, size_unit: str = "B") -> FitResult:
+        """Row ``r`` as a ``FitResult``, with notes on unidentifiable parameters and bounds."""
+        law = self.spec
+        if self.status == SKIPPED:
+            return FitResult(law.name, self.theta[r], self.cov[r], np.nan, self.n, SKIPPED,
+                             self.message, size_unit=size_unit)
+        if not self.converged[r]:
+            return FitResult(law.name, self.theta[r], self.cov[r], np.nan, self.n, FAILED,
+                             "no start converged (batched Levenberg-Marquardt, then scipy)",
+                             size_unit=size_unit)
+        notes = []
+        with np.errstate(all="ignore"):
+            cond = np.linalg.cond(np.linalg.pinv(self.cov[r]))
+        if not np.isfinite(cond) or cond > 1e12:
+            notes.append(f"parameters are nearly unidentifiable (cond(JᵀJ) = {cond:.1e}); "
+                         "their standard errors are unreliable")
+        at_bound = tuple(p for p, b in zip(law.params, self.at_bound[r]) if b)
+        if at_bound:
+            notes.append(f"parameter(s) {', '.join(at_bound)} at a bound: the fit is constrained "
+                         "and the delta-method SD understates its uncertainty")
+        return FitResult(law.name, self.theta[r].copy(), self.cov[r].copy(), float(self.chi2[r]),
+                         self.n, OK, self.message, at_bound, size_unit, notes,
+                         bool(self.retried[r]))
 
     def to_dict(self) -> dict:
         return {"law": self.law, "status": self.status, "message": self.message,
@@ -342,7 +460,7 @@ def _lm(law: Law, x, Y, iw, theta, lo, hi, *, tol: float, max_iter: int, project
 
 def _covariance(law: Law, x, iw, theta) -> np.ndarray:
     """(JᵀJ)⁻¹ per row of the whitened Jacobian; a pseudo-inverse where it is near-singular
-    (condition number > 1e12), as ``scalefit.fit`` does."""
+    (condition number > 1e12)."""
     with np.errstate(all="ignore"):
         J = law.jacobian(theta, x) * iw[..., None]
         H = np.swapaxes(J, 1, 2) @ J
@@ -361,23 +479,27 @@ def _covariance(law: Law, x, iw, theta) -> np.ndarray:
     return cov
 
 
-def _scipy_refit(law: Law, x, y, se, starts, lo, hi):
-    """The fallback for one replicate: scipy's bounded trust-region least squares (as
-    ``scalefit.fit.fit_law``) from the batched candidates, then from the law's own starts.
-    Returns (theta, chi², cov, at_bound) or None."""
+def scipy_fit(law: Law | str, sizes, gains, se, starts=None):
+    """The reference fit: scipy's bounded trust-region least squares of chi² from each start
+    (default: the law's own starting points) and then from the law's starts, keeping the lowest
+    chi². Returns (theta, chi², cov, at_bound (k,) bool) or None when no start converged."""
+    law = LAWS[law] if isinstance(law, str) else law
+    x, y, se = (np.asarray(v, dtype=float) for v in (sizes, gains, se))
+    lo, hi = (np.asarray(v, float) for v in law.bounds(x, y))
     span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
-    best = best_least_squares(law, x, y, se, np.clip(starts, lo + 1e-9 * span, hi - 1e-9 * span),
-                              lo, hi)
-    if best is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = fit_law(law, x, y, se)
-        if not res.converged:
-            return None
-        return (res.params, res.chi2, res.cov,
-                np.array([p in res.at_bound for p in law.params]))
+    tries = [] if starts is None else [np.asarray(starts, float).reshape(-1, law.k)]
+    tries.append(law.starts(x, y, se))
+    for st in tries:
+        best = best_least_squares(law, x, y, se, np.clip(st, lo + 1e-9 * span, hi - 1e-9 * span),
+                                  lo, hi)
+        if best is not None:
+            break
+    else:
+        return None
     cov = _covariance(law, x, (1.0 / se)[None], best.x[None])[0]
-    return best.x, 2.0 * best.cost, cov, best.active_mask != 0
+    # least_squares can stop on a bound without marking it active; count both as at the bound
+    near = np.isclose(best.x, lo, rtol=1e-7, atol=0) | np.isclose(best.x, hi, rtol=1e-7, atol=0)
+    return best.x, 2.0 * best.cost, cov, (best.active_mask != 0) | near
 
 
 def fit_law_batch(law: Law | str, sizes, Y, se, start=None, *, y_ref=None, retry: bool = True,
@@ -389,7 +511,7 @@ def fit_law_batch(law: Law | str, sizes, Y, se, start=None, *, y_ref=None, retry
     example the original fit's parameters); it is polished alongside the grid candidates. The
     law's bounds (and, for laws without the amplitude form, its starting points) are computed once
     from ``y_ref`` (default: the mean of the rows); the registered laws' bounds depend on the sizes
-    only. ``retry`` refits non-converged rows with ``scalefit.fit.fit_law`` (scipy, several
+    only. ``retry`` refits non-converged rows with ``scipy_fit`` (scipy, several
     starts). Rows are processed ``chunk`` at a time to bound memory. See the module docstring for
     the method and the convergence criterion ``tol``.
     """
@@ -496,7 +618,7 @@ def fit_law_batch(law: Law | str, sizes, Y, se, start=None, *, y_ref=None, retry
             if not np.all(np.isfinite(Y[r])):
                 continue
             se_r = 1.0 / (iw_all[0] if _shared(iw_all) else iw_all[r])
-            res = _scipy_refit(law, x, Y[r], se_r, retry_starts.get(r, np.empty((0, k))), lo, hi)
+            res = scipy_fit(law, x, Y[r], se_r, retry_starts.get(r, np.empty((0, k))))
             if res is not None:
                 out["theta"][r], out["chi2"][r], out["cov"][r], out["at_bound"][r] = res
                 out["converged"][r], out["retried"][r] = True, True
@@ -507,11 +629,12 @@ def fit_law_batch(law: Law | str, sizes, Y, se, start=None, *, y_ref=None, retry
 
 def fit_laws_batch(sizes, Y, se, *, laws=None, starts: dict | None = None, y_ref=None,
                    retry: bool = True, quiet: bool = True, desc: str = "refit") -> dict[str, BatchFit]:
-    """``fit_law_batch`` for each law (default every registered law) on the same replicates.
+    """``fit_law_batch`` for each law (default the paper's five, ``PAPER_LAWS``) on the same
+    replicates.
 
     ``starts`` maps a law name to its warm start (e.g. ``{name: fit.params}``).
     """
-    names = list(LAWS) if laws is None else list(laws)
+    names = list(PAPER_LAWS) if laws is None else list(laws)
     unknown = [n for n in names if n not in LAWS]
     if unknown:
         raise ScalefitError(f"unknown law {unknown[0]!r}; choose from {', '.join(LAWS)}")
@@ -525,230 +648,9 @@ def fit_laws_batch(sizes, Y, se, *, laws=None, starts: dict | None = None, y_ref
     return fits
 
 
-@dataclass
-class BatchAverage:
-    """Per-replicate model average (seed 000, eq. 7-9) of batched fits at ``sizes``.
 
-    ``weights`` (R, L); ``law_mean``, ``law_sd`` (R, L, m); ``mean``, ``within_var``,
-    ``between_var`` (R, m). A law whose refit failed in a replicate has weight 0 there (the other
-    laws' weights are renormalised); a replicate where every law failed has NaN weights and mean.
-    """
-
-    sizes: np.ndarray
-    laws: tuple[str, ...]
-    weights: np.ndarray
-    law_mean: np.ndarray
-    law_sd: np.ndarray
-    mean: np.ndarray
-    within_var: np.ndarray
-    between_var: np.ndarray
-
-    @property
-    def sd(self) -> np.ndarray:
-        return np.sqrt(self.within_var + self.between_var)
-
-
-def average_batch(fits: dict[str, BatchFit], sizes, criterion: str = "aic",
-                  within: bool = True) -> BatchAverage:
-    """Weights from ``criterion`` per replicate and the model average of ``fits`` at ``sizes``.
-
-    ``within=False`` skips the delta-method SDs (the bootstrap does not need them).
-    """
-    sizes = np.atleast_1d(np.asarray(sizes, float))
-    names = tuple(fits)
-    scores = np.stack([fits[n].criteria()[criterion] for n in names], axis=1)  # (R, L)
-    with np.errstate(invalid="ignore"):
-        weights = akaike_weights(scores, axis=1)
-    means = np.stack([fits[n].predict(sizes) for n in names], axis=1)  # (R, L, m)
-    sds = (np.stack([fits[n].predict_sd(sizes) for n in names], axis=1) if within
-           else np.zeros_like(means))
-    with np.errstate(invalid="ignore"):
-        mean, w_var, b_var = model_average(np.nan_to_num(means), np.nan_to_num(sds),
-                                           np.nan_to_num(weights))
-    none = ~np.any(weights > 0, axis=1)
-    mean[none], w_var[none], b_var[none] = np.nan, np.nan, np.nan
-    return BatchAverage(sizes, names, weights, means, sds, mean, w_var, b_var)
-
-
-# --- the bootstrap ----------------------------------------------------------------------------
-
-def _percentile_summary(values: np.ndarray, level: float) -> dict:
-    """Mean, SD and the percentile interval of the finite values (NaN when there are none)."""
-    v = values[np.isfinite(values)]
-    if v.size == 0:
-        return {"mean": np.nan, "sd": np.nan, "ci95": [np.nan, np.nan], "n": 0}
-    lo, hi = np.quantile(v, [0.5 - level / 2.0, 0.5 + level / 2.0])
-    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else np.nan,
-            "ci95": [float(lo), float(hi)], "n": int(v.size)}
-
-
-@dataclass
-class BootstrapResult:
-    """Parametric bootstrap of every law and of the model average at ``sizes`` (table unit).
-
-    ``predictions`` (R, L, m) per replicate and law (NaN where the refit failed), ``converged``
-    (R, L), ``weights`` (R, L) recomputed per replicate from ``criterion``, ``average`` (R, m) the
-    model-averaged prediction per replicate (eq. 8; NaN only if every law failed), ``chi2`` (R, L)
-    and ``params`` {law: (R, k)}. Intervals are percentile intervals of the finite replicates.
-    """
-
-    sizes: np.ndarray
-    laws: tuple[str, ...]
-    predictions: np.ndarray
-    converged: np.ndarray
-    weights: np.ndarray
-    average: np.ndarray
-    chi2: np.ndarray
-    params: dict[str, np.ndarray]
-    seed: int | None = None
-    scheme: str = "data"
-    criterion: str = "aic"
-    level: float = 0.95
-    size_unit: str = "B"
-    skipped: list[str] = field(default_factory=list)
-    retried: dict[str, int] = field(default_factory=dict)
-    seconds: float = np.nan
-
-    @property
-    def n_replicates(self) -> int:
-        return self.predictions.shape[0]
-
-    @property
-    def failed(self) -> dict[str, int]:
-        """Replicates whose refit failed, per law that was fitted (skipped laws are listed in
-        ``skipped``), and ``"average"``: replicates where every law failed."""
-        out = {name: int(np.sum(~self.converged[:, i])) for i, name in enumerate(self.laws)
-               if name not in self.skipped}
-        out["average"] = int(np.sum(~np.all(np.isfinite(self.average), axis=1)))
-        return out
-
-    def law_summary(self, name: str) -> list[dict]:
-        i = self.laws.index(name)
-        return [_percentile_summary(self.predictions[:, i, j], self.level)
-                for j in range(len(self.sizes))]
-
-    def average_summary(self) -> list[dict]:
-        return [_percentile_summary(self.average[:, j], self.level) for j in range(len(self.sizes))]
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per (model, size): mean, SD, interval, replicates used."""
-        rows = []
-        for name in list(self.laws) + ["average"]:
-            if name in self.skipped:
-                continue
-            summ = self.average_summary() if name == "average" else self.law_summary(name)
-            for size, s in zip(self.sizes, summ):
-                rows.append({"model": name, "size": size, "mean": s["mean"], "sd": s["sd"],
-                             "ci_low": s["ci95"][0], "ci_high": s["ci95"][1], "n": s["n"]})
-        return pd.DataFrame(rows)
-
-    def replicates_frame(self) -> pd.DataFrame:
-        """Every replicate: each law's prediction, weight and convergence, and the average."""
-        cols = {"replicate": np.arange(self.n_replicates)}
-        for j, size in enumerate(self.sizes):
-            for i, name in enumerate(self.laws):
-                cols[f"{name}@{size_key(size)}"] = self.predictions[:, i, j]
-            cols[f"average@{size_key(size)}"] = self.average[:, j]
-        for i, name in enumerate(self.laws):
-            cols[f"weight_{name}"] = self.weights[:, i]
-            cols[f"converged_{name}"] = self.converged[:, i]
-        return pd.DataFrame(cols)
-
-    def to_dict(self) -> dict:
-        """``{"average": {SIZE: {"mean", "ci95"}}, "laws": {NAME: {SIZE: {...}}}, "replicates",
-        "failed"}`` plus the settings (the JSON contract of issue 3). Each SIZE entry also has
-        the bootstrap ``sd``; ``ci95`` is the ``level`` percentile interval (0.95 by default)."""
-        keys = [size_key(s) for s in self.sizes]
-
-        def entries(summ):
-            return {key: {"mean": s["mean"], "ci95": s["ci95"], "sd": s["sd"]}
-                    for key, s in zip(keys, summ)}
-
-        with np.errstate(invalid="ignore"):
-            mean_w = np.nanmean(self.weights, axis=0)
-        return {
-            "average": entries(self.average_summary()),
-            "laws": {name: entries(self.law_summary(name)) for name in self.laws
-                     if name not in self.skipped},
-            "replicates": self.n_replicates,
-            "failed": self.failed,
-            "retried": dict(self.retried),
-            "skipped": list(self.skipped),
-            "seed": self.seed,
-            "scheme": self.scheme,
-            "criterion": self.criterion,
-            "level": self.level,
-            "mean_weights": {name: float(w) for name, w in zip(self.laws, mean_w)},
-            "size_unit": self.size_unit,
-            "seconds": self.seconds,
-        }
-
-
-def bootstrap_replicates(table: GainTable, Y, sizes, *, fit: AveragedFit | None = None,
-                         starts: dict | None = None, criterion: str = "aic", laws=None,
-                         quiet: bool = False, level: float = 0.95, seed: int | None = None,
-                         scheme: str = "data") -> BootstrapResult:
-    """Refit every law to each row of ``Y`` (R, n: replicate gains at ``table.size`` with SEs
-    ``table.se``), recompute the weights per replicate and model-average (seed 000, section 2.5).
-
-    Warm starts come from ``fit`` (the original ``fit_laws`` result) or ``starts`` ({law:
-    params}); neither is needed, since each refit also searches a grid (see ``fit_law_batch``).
-    """
-    import time
-
-    t0 = time.perf_counter()
-    names = (list(fit.fits) if fit is not None else list(LAWS)) if laws is None else list(laws)
-    sizes = np.atleast_1d(np.asarray(sizes, float))
-    if starts is None and fit is not None:
-        starts = {n: fit.fits[n].params for n in names
-                  if n in fit.fits and fit.fits[n].converged}
-    fits = fit_laws_batch(table.size, Y, table.se, laws=names, starts=starts, y_ref=table.gain,
-                          quiet=quiet, desc="bootstrap")
-    avg = average_batch(fits, sizes, criterion, within=False)
-    skipped = [n for n, f in fits.items() if f.status == SKIPPED]
-    return BootstrapResult(
-        sizes=sizes, laws=tuple(names), predictions=avg.law_mean,
-        converged=np.stack([fits[n].converged for n in names], axis=1), weights=avg.weights,
-        average=avg.mean, chi2=np.stack([fits[n].chi2 for n in names], axis=1),
-        params={n: fits[n].theta for n in names}, seed=seed, scheme=scheme,
-        criterion=criterion, level=level, size_unit=table.size_unit, skipped=skipped,
-        retried={n: fits[n].n_retried for n in names}, seconds=time.perf_counter() - t0)
-
-
-def bootstrap(table: GainTable, sizes, n_replicates: int = 1000, seed: int | None = 0,
-              criterion: str = "aic", laws=None, quiet: bool = False, *, scheme: str = "data",
-              fit: AveragedFit | None = None, level: float = 0.95) -> BootstrapResult:
-    """Parametric bootstrap of seed 000, section 2.5, at ``sizes`` (table unit).
-
-    Replicate r is y_r = c + σ ⊙ ε_r, ε_r ~ N(0, I) from ``numpy.random.default_rng(seed)``, with
-    c the observed gains (``scheme="data"``, the paper's, default) or the model-averaged fitted
-    curve at the observed sizes (``scheme="fitted"``). Every law is refitted on every replicate
-    (``fit_law_batch``), weights are recomputed per replicate from ``criterion`` (eq. 7) and the
-    model average formed per replicate (eq. 8); percentile intervals follow. The same ``seed``
-    gives the same replicates and results; the noise is drawn for all replicates at once, so the
-    result does not depend on chunking. ``fit`` (the ``fit_laws`` result the CLI already has)
-    supplies warm starts and the fitted curve; without it the point fits are made by the same
-    batched fitter.
-    """
-    if scheme not in SCHEMES:
-        raise ScalefitError(f"unknown bootstrap scheme {scheme!r}; choose from {', '.join(SCHEMES)}")
-    if n_replicates < 2:
-        raise ScalefitError(f"the bootstrap needs at least 2 replicates, got {n_replicates}")
-    if criterion not in ("aic", "aicc", "bic"):
-        raise ScalefitError(f"unknown criterion {criterion!r}; choose from aic, aicc, bic")
-    rng = np.random.default_rng(seed)
-    eps = rng.standard_normal((n_replicates, len(table)))
-    starts = None
-    if fit is None:  # the point fits, by the same batched fitter (no scipy needed)
-        point = fit_laws_batch(table.size, table.gain[None, :], table.se, laws=laws,
-                               y_ref=table.gain)
-        starts = {n: f.theta[0] for n, f in point.items() if f.converged[0]}
-        if not starts:
-            raise ScalefitError(f"{table.source}: no law could be fitted")
-        center_fitted = average_batch(point, table.size, criterion, within=False).mean[0]
-    else:
-        center_fitted = fit.predict(table.size).mean
-    center = table.gain if scheme == "data" else center_fitted
-    Y = center + eps * table.se
-    return bootstrap_replicates(table, Y, sizes, fit=fit, starts=starts, criterion=criterion,
-                                laws=laws, quiet=quiet, level=level, seed=seed, scheme=scheme)
+def fit_law(law: Law | str, sizes, gains, se, *, size_unit: str = "B") -> FitResult:
+    """Fit ``law`` to one table (sizes, gains ± se) by weighted least squares (the scaling paper,
+    eq. 6): the batch of one, ``fit_law_batch(law, sizes, gains[None], se).result(0)``."""
+    gains = np.asarray(gains, dtype=float)
+    return fit_law_batch(law, sizes, gains[None, :], se).result(0, size_unit)

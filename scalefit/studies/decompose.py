@@ -44,7 +44,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from scalefit.average import size_key
+from scalefit.core.average import size_key
+from scalefit.core.fit import weighted_least_squares
 from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
 
@@ -169,23 +170,10 @@ class _Fit:
 
 
 def _polish(x, y, s, theta0, lo, hi) -> _Fit | None:
-    def resid(t):
-        return (y - value(t, x)) / s
-
-    def jac(t):
-        return -jacobian(t, x) / s[:, None]
-
     span = np.where(np.isfinite(hi - lo), hi - lo, np.maximum(np.abs(theta0), 1.0))
     t0 = np.clip(theta0, lo + 1e-9 * span, hi - 1e-9 * span)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        try:
-            r = optimize.least_squares(resid, t0, jac=jac, bounds=(lo, hi), method="trf",
-                                       x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12,
-                                       max_nfev=200)
-        except (ValueError, np.linalg.LinAlgError):
-            return None
-    if not np.isfinite(r.cost):
+    r = weighted_least_squares(value, jacobian, x, y, s, t0, lo, hi, max_nfev=200)
+    if r is None or not np.isfinite(r.cost):
         return None
     return _Fit(r.x, float(2.0 * r.cost))
 

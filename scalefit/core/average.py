@@ -1,9 +1,12 @@
-"""Fit every law, weight them, and average their predictions (seed 000, eq. 6-9).
+"""Fit the laws, weight them, and average their predictions (the scaling paper, eq. 6-9).
 
-``fit_laws`` fits the registered laws to one gain table and returns an ``AveragedFit``; its
-``predict(sizes)`` gives each law's prediction ± delta-method SD and the model average with the
-within-model and between-model variance of eq. 9. ``akaike_weights`` and ``model_average`` are the
-plain array functions behind it, shared with the bootstrap and the validation studies.
+``fit_laws`` fits the paper's five laws (``PAPER_LAWS``, or the ``laws`` asked for) to one gain
+table and returns an ``AveragedFit``; its ``predict(sizes)`` gives each law's prediction ±
+delta-method SD and the model average with the within-model and between-model variance of eq. 9.
+``average_batch`` is the same average over replicate fits (``BatchFit``). Both weight through
+``criterion_weights``, the one place where AICc or BIC falls back to AIC when it is undefined for
+every law (AICc needs n ≥ k + 2 points). ``akaike_weights`` and ``model_average`` are the plain
+array functions behind them.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scalefit.core.fit import BatchFit, FitResult, fit_law
+from scalefit.core.laws import LAWS, PAPER_LAWS
 from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
-from scalefit.fit import FitResult, fit_law
-from scalefit.laws import LAWS
 
 CRITERIA = ("aic", "aicc", "bic")
 
@@ -34,12 +37,30 @@ def akaike_weights(scores, axis: int = -1) -> np.ndarray:
         return w / w.sum(axis=axis, keepdims=True)
 
 
+def criterion_weights(scores: dict[str, np.ndarray], criterion: str, fallback: bool = False):
+    """Akaike weights (laws on the last axis) from ``scores[criterion]``; with ``fallback``, rows
+    where that criterion is undefined for every law use ``scores["aic"]`` instead.
+
+    Returns ``(weights, fell_back)`` with ``fell_back`` a boolean per row.
+    """
+    chosen = np.asarray(scores[criterion], float)
+    undefined = ~np.any(np.isfinite(chosen), axis=-1)
+    fell_back = undefined & fallback & np.any(np.isfinite(np.asarray(scores["aic"], float)), axis=-1)
+    used = np.where(fell_back[..., None], scores["aic"], chosen) if fallback else chosen
+    with np.errstate(invalid="ignore"):
+        return akaike_weights(used, axis=-1), fell_back
+
+
 @dataclass
 class AveragedPrediction:
-    """Per-law and model-averaged predictions at ``sizes`` (table unit).
+    """Per-law and model-averaged predictions at ``sizes`` (table unit), for one table or a
+    batch of ``R`` replicate tables (``average_batch``), which adds a leading replicate axis.
 
-    ``law_mean`` and ``law_sd`` are (laws, sizes); the average is eq. 8 and its variance eq. 9:
-    within = Σ w σ_m², between = Σ w (Δ_m − Δ_avg)², total = within + between.
+    ``weights`` (L,) or (R, L); ``law_mean`` and ``law_sd`` (L, m) or (R, L, m); ``mean``,
+    ``within_var``, ``between_var`` (m,) or (R, m). The average is eq. 8 and its variance eq. 9:
+    within = Σ w σ_m², between = Σ w (Δ_m − Δ_avg)², total = within + between. In a batch a law
+    whose refit failed in a replicate has weight 0 there (the other weights renormalised); a
+    replicate where every law failed has NaN weights and mean.
     """
 
     sizes: np.ndarray
@@ -88,6 +109,7 @@ class AveragedFit:
     fits: dict[str, FitResult]
     criterion: str = "aic"
     notes: list[str] = field(default_factory=list)
+    fallback: bool = False  # AICc/BIC undefined for every law: weigh by AIC (and say so)
 
     @property
     def size_unit(self) -> str:
@@ -100,7 +122,8 @@ class AveragedFit:
     @property
     def weights(self) -> dict[str, float]:
         names = list(self.fits)
-        w = akaike_weights([self.scores[n] for n in names])
+        crit = {c: np.array([self.fits[n].criteria[c] for n in names]) for c in {"aic", self.criterion}}
+        w, _ = criterion_weights(crit, self.criterion, self.fallback)
         return dict(zip(names, map(float, w)))
 
     def predict(self, sizes) -> AveragedPrediction:
@@ -155,21 +178,47 @@ class AveragedFit:
         }
 
 
+def average_batch(fits: dict[str, BatchFit], sizes, criterion: str = "aic",
+                  within: bool = True, fallback: bool = False) -> AveragedPrediction:
+    """Weights from ``criterion`` per replicate and the model average of ``fits`` at ``sizes``
+    (eq. 7-9, as ``AveragedFit.predict``); ``fallback`` as in ``criterion_weights``.
+
+    ``within=False`` skips the delta-method SDs (the bootstrap does not need them).
+    """
+    sizes = np.atleast_1d(np.asarray(sizes, float))
+    names = tuple(fits)
+    crit = [fits[n].criteria() for n in names]
+    scores = {c: np.stack([cr[c] for cr in crit], axis=1) for c in {"aic", criterion}}  # (R, L)
+    weights, _ = criterion_weights(scores, criterion, fallback)
+    means = np.stack([fits[n].predict(sizes) for n in names], axis=1)  # (R, L, m)
+    sds = (np.stack([fits[n].predict_sd(sizes) for n in names], axis=1) if within
+           else np.zeros_like(means))
+    with np.errstate(invalid="ignore"):
+        mean, w_var, b_var = model_average(np.nan_to_num(means), np.nan_to_num(sds),
+                                           np.nan_to_num(weights))
+    none = ~np.any(weights > 0, axis=1)
+    mean[none], w_var[none], b_var[none] = np.nan, np.nan, np.nan
+    return AveragedPrediction(sizes, names, weights, means, sds, mean, w_var, b_var)
+
+
 def size_key(size: float) -> str:
     """A requested size as a JSON key: ``70.0`` → ``"70"``, ``0.5`` → ``"0.5"``."""
     return f"{float(size):g}"
 
 
-def fit_laws(table: GainTable, *, criterion: str = "aic",
-             laws: list[str] | None = None) -> AveragedFit:
-    """Fit each law (default: every registered law) to ``table`` and weight them by ``criterion``.
+def fit_laws(table: GainTable, *, criterion: str = "aic", laws: list[str] | None = None,
+             fallback: bool = False) -> AveragedFit:
+    """Fit each law (default: the paper's five, ``PAPER_LAWS``) to ``table`` and weight them by
+    ``criterion``.
 
     Laws with more parameters than the table has points are skipped (status "skipped", weight 0);
-    a fit that fails gets status "failed" and weight 0. Raises ``ScalefitError`` if none fits.
+    a fit that fails gets status "failed" and weight 0. Raises ``ScalefitError`` if none fits, or
+    if ``criterion`` is undefined for every law — unless ``fallback``, which weighs by AIC then
+    and says so in ``notes`` (what the predictive methods do).
     """
     if criterion not in CRITERIA:
         raise ScalefitError(f"unknown criterion {criterion!r}; choose from {', '.join(CRITERIA)}")
-    names = list(LAWS) if laws is None else laws
+    names = list(PAPER_LAWS) if laws is None else laws
     for name in names:
         if name not in LAWS:
             raise ScalefitError(f"unknown law {name!r}; choose from {', '.join(LAWS)}")
@@ -177,6 +226,11 @@ def fit_laws(table: GainTable, *, criterion: str = "aic",
             for name in names}
     notes = [f"{name} {fit.status}: {fit.message}" for name, fit in fits.items() if not fit.converged]
     result = AveragedFit(table, fits, criterion, notes)
+    if fallback and criterion != "aic" and not any(np.isfinite(s) for s in result.scores.values()) \
+            and any(f.converged for f in fits.values()):
+        result.fallback = True
+        result.notes.append(f"{criterion.upper()} undefined with {len(table)} points; AIC used")
+        return result
     if not any(np.isfinite(s) for s in result.scores.values()):
         fewest = min(LAWS[n].k for n in names)
         if all(f.status == "skipped" for f in fits.values()):

@@ -36,12 +36,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from scalefit.average import fit_laws, size_key
-from scalefit.bootstrap import average_batch, fit_law_batch
+from scalefit.core.average import average_batch, fit_laws, size_key
+from scalefit.core.fit import fit_law_batch
+from scalefit.core.laws import LAWS
 from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
 from scalefit.executor import replicate_rng
-from scalefit.laws import LAWS
 from scalefit.progress import progress
 
 CRITERIA = ("reduction", "reduction_per_cost", "info_value")

@@ -76,7 +76,7 @@ def obsscaling_curves(path: str | Path, benchmarks=("MMLU", "ARC-C", "HellaSwag"
 
 
 def _residual_sigma(x: np.ndarray, y: np.ndarray) -> float:
-    from scalefit.average import fit_laws
+    from scalefit.core.average import fit_laws
 
     fit = fit_laws(GainTable(x, y, np.ones_like(y), "M"))
     ratios = [f.chi2 / (len(x) - f.k) for f in fit.fits.values()
@@ -109,7 +109,7 @@ def learning_curves(paths) -> list[Curve]:
 CURVE_SETS = ("obsscaling", "learning")
 # ../shared/data/external beside a source checkout; SCALEFIT_EXTERNAL overrides it.
 DEFAULT_EXTERNAL = Path(os.environ.get("SCALEFIT_EXTERNAL",
-                                       Path(__file__).resolve().parents[2]
+                                       Path(__file__).resolve().parents[3]
                                        / "shared" / "data" / "external"))
 
 

@@ -11,10 +11,11 @@ predictions against the regime's noise-free curve:
   the paper's "2σ": mean ± 2 SD for the normal methods, the 2.275–97.725 percentiles for the
   bootstrap) contains the truth.
 
-Methods are names of ``scalefit.backtest.METHODS`` (or callables ``(table, sizes) -> predictive``,
-see there). The laws, ``average`` (the paper's recipe), ``aicc``, ``bic`` and ``bootstrap`` are
-computed vectorised across replicates with ``scalefit.bootstrap.fit_law_batch``; every other
-method is called once per replicate. The ``bootstrap`` method resamples each simulated table
+Methods are names of ``scalefit.methods.METHODS`` (or callables ``(table, sizes) -> predictive``).
+A method with a ``batch`` form (the laws, ``average`` — the paper's recipe —, ``aicc``, ``bic``,
+``bootstrap``) is computed vectorised across replicates on one ``ReplicateBatch`` whose refits
+(``scalefit.core.fit.fit_law_batch``) every method shares; every other method is called once per
+replicate. The ``bootstrap`` method resamples each simulated table
 ``n_boot`` times (noise at the SEs around the simulated gains, the paper's scheme), refits every
 law per resample and takes the mean and percentile interval of the model average.
 
@@ -34,22 +35,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from scalefit.average import size_key
-from scalefit.backtest import TWO_SIGMA, resolve_methods
-from scalefit.bootstrap import average_batch, fit_law_batch
+from scalefit.core.average import size_key
+from scalefit.core.fit import fit_law
+from scalefit.core.laws import LAWS, PAPER_LAWS
 from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
-from scalefit.executor import (chunk_ranges, describe_executor, replicate_rng, run_jobs,
-                               stream_key)
-from scalefit.fit import fit_law
-from scalefit.laws import LAWS
+from scalefit.executor import chunk_ranges, describe_executor, replicate_rng, run_jobs, stream_key
+from scalefit.methods import ReplicateBatch
+from scalefit.studies.scoring import TWO_SIGMA, labelled_methods
 
 REGIMES = ("power", "logarithmic", "saturating", "sigmoid")
-DEFAULT_METHODS = tuple(LAWS) + ("average", "bootstrap")
+DEFAULT_METHODS = tuple(PAPER_LAWS) + ("average", "bootstrap")
 EVAL_SIZES = (14.0, 32.0, 70.0)
-_CRITERIA = {"average": "aic", "aicc": "aicc", "bic": "bic"}
 
 
 @dataclass
@@ -83,87 +81,31 @@ def calibrate_regimes(table: GainTable, regimes=REGIMES) -> dict[str, Regime]:
     return out
 
 
-def _batched_predictions(sizes, Y, se, y_ref, eval_sizes, names, batched, z, level, rngs,
-                         n_boot):
-    """The vectorised methods (``batched``) on replicate tables Y (r, n): mean, lo, hi
-    (r, len(names), m), NaN for the other methods, and the AIC weights (r, L)."""
-    r, m = len(Y), len(eval_sizes)
-    fits = {law: fit_law_batch(law, sizes, Y, se, y_ref=y_ref) for law in LAWS}
-    out = {key: np.full((r, len(names), m), np.nan) for key in ("mean", "lo", "hi")}
-    avg_aic = average_batch(fits, eval_sizes, "aic", within=True)
-    for i, name in enumerate(names):
-        if name not in batched:
-            continue
-        if name in LAWS:
-            mean, sd = fits[name].predict(eval_sizes), fits[name].predict_sd(eval_sizes)
-        elif name in _CRITERIA:
-            avg = avg_aic if name == "average" else average_batch(fits, eval_sizes, _CRITERIA[name])
-            mean, sd = avg.mean, avg.sd
-        elif name == "bootstrap":
-            lo, hi, mean = _bootstrap_intervals(sizes, Y, se, y_ref, eval_sizes, fits, rngs,
-                                                n_boot, level)
-            out["mean"][:, i], out["lo"][:, i], out["hi"][:, i] = mean, lo, hi
-            continue
-        else:
-            continue
-        out["mean"][:, i], out["lo"][:, i], out["hi"][:, i] = mean, mean - z * sd, mean + z * sd
-    return out, avg_aic.weights
-
-
-def _bootstrap_intervals(sizes, Y, se, y_ref, eval_sizes, fits, rngs, n_boot, level):
-    """Per replicate: ``n_boot`` resamples around its gains, every law refitted (warm-started at
-    the replicate's fit), AIC-weighted average per resample; mean and percentile interval."""
-    r, n = Y.shape
-    eps = np.stack([rng.standard_normal((n_boot, n)) for rng in rngs])  # (r, B, n)
-    Yb = (Y[:, None, :] + eps * se).reshape(r * n_boot, n)
-    boot = {}
-    for law, f in fits.items():
-        start = np.repeat(f.theta, n_boot, axis=0)  # NaN rows (failed fits) start from the grid
-        boot[law] = fit_law_batch(law, sizes, Yb, se, start, y_ref=y_ref)
-    avg = average_batch(boot, eval_sizes, "aic", within=False).mean.reshape(r, n_boot, -1)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: every resample failed
-        lo, hi = np.nanquantile(avg, [0.5 - level / 2, 0.5 + level / 2], axis=1)
-        mean = np.nanmean(avg, axis=1)
-    return lo, hi, mean
-
-
 def _validate_chunk(regime: Regime, sizes, se, eval_sizes, start: int, stop: int, seed,
                     methods, n_boot: int, level: float, size_unit: str):
-    """Replicates ``start:stop`` of one regime (one job of the executor)."""
+    """Replicates ``start:stop`` of one regime (one job of the executor): mean, lo, hi
+    (r, M, m) per method and the AIC weights (r, L) of the paper's laws."""
     sizes, se, eval_sizes = (np.asarray(v, float) for v in (sizes, se, eval_sizes))
     truth = regime.value(sizes)
     rngs = [replicate_rng(seed, stream_key(regime.name), rep) for rep in range(start, stop)]
     Y = truth + np.stack([rng.standard_normal(len(sizes)) for rng in rngs]) * se
-    resolved = resolve_methods(methods)
-    names = tuple(resolved)
-    z = float(stats.norm.ppf(0.5 + level / 2.0))
-    batched = {n for n in names if isinstance(methods_entry(methods, n), str)
-               and (n in LAWS or n in _CRITERIA or n == "bootstrap")}
-    out, weights = _batched_predictions(sizes, Y, se, truth, eval_sizes, names, batched, z, level,
-                                        rngs, n_boot)
-    for i, name in enumerate(names):
-        if name in batched:
+    batch = ReplicateBatch(sizes, Y, se, truth, eval_sizes, level, rngs, n_boot)
+    labelled = labelled_methods(methods)
+    out = {key: np.full((len(Y), len(labelled), len(eval_sizes)), np.nan)
+           for key in ("mean", "lo", "hi")}
+    for i, method in enumerate(labelled.values()):
+        if getattr(method, "batch", None) is not None:  # vectorised across replicates
+            out["mean"][:, i], out["lo"][:, i], out["hi"][:, i] = method.batch(batch)
             continue
         for row in range(len(Y)):
             table = GainTable(sizes, Y[row], se, size_unit, source=f"synthetic:{regime.name}")
             try:
-                pred = resolved[name](table, eval_sizes)
+                pred = method(table, eval_sizes)
                 lo, hi = pred.interval(level)
             except ScalefitError:
                 continue
             out["mean"][row, i], out["lo"][row, i], out["hi"][row, i] = pred.mean, lo, hi
-    return out["mean"], out["lo"], out["hi"], weights
-
-
-def methods_entry(methods, name):
-    """The entry of ``methods`` (a name or a callable) that resolved to ``name``."""
-    for m in methods:
-        if isinstance(m, str) and m == name:
-            return m
-        if callable(m) and getattr(m, "__name__", None) == name:
-            return m
-    return name  # an alias resolved to ``name``
+    return out["mean"], out["lo"], out["hi"], batch.average("aic").weights
 
 
 @dataclass
@@ -172,7 +114,7 @@ class ValidationResult:
 
     Arrays: ``truth`` (G, m) the regimes' noise-free values at ``sizes``; ``mean``, ``lo``,
     ``hi`` (G, R, M, m) each method's prediction and central ``level`` interval per replicate
-    (NaN where a fit failed); ``weights`` (G, R, L) the AIC weights of the laws ``laws`` per
+    (NaN where a fit failed); ``weights`` (G, R, L) the AIC weights of the paper's laws ``laws`` per
     replicate. ``regimes``, ``methods``, ``sizes`` (eval sizes), ``train_sizes``, ``train_se``,
     ``regime_params`` ({regime: Regime}) and the settings describe the study.
     """
@@ -335,8 +277,7 @@ def validate(table: GainTable, *, regimes=REGIMES, methods=DEFAULT_METHODS,
     if n_replicates < 1:
         raise ScalefitError(f"n_replicates must be >= 1, got {n_replicates}")
     regs = dict(regimes) if isinstance(regimes, dict) else calibrate_regimes(table, regimes)
-    resolved = resolve_methods(methods)
-    names = tuple(resolved)
+    names = tuple(labelled_methods(methods))
     method_list = [methods] if isinstance(methods, str) or callable(methods) else list(methods)
     train = table if max_train_size is None else table.take(table.size <= max_train_size)
     if len(train) < 2:
@@ -364,6 +305,6 @@ def validate(table: GainTable, *, regimes=REGIMES, methods=DEFAULT_METHODS,
     return ValidationResult(
         regimes=tuple(regs), methods=names, sizes=eval_sizes, train_sizes=sizes, train_se=se,
         truth=truth, mean=stacked[0], lo=stacked[1], hi=stacked[2], weights=stacked[3],
-        laws=tuple(LAWS), regime_params=regs, level=level, seed=seed,
+        laws=tuple(PAPER_LAWS), regime_params=regs, level=level, seed=seed,
         n_boot=n_boot if "bootstrap" in names else 0, size_unit=table.size_unit,
         seconds=time.perf_counter() - t0, workers=workers, notes=notes)

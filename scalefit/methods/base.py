@@ -1,0 +1,249 @@
+"""The predictive-method protocol and its one registry.
+
+A *method* maps a gain table and target sizes to a predictive distribution at those sizes: an
+object with ``sizes``, ``mean`` and ``interval(level) -> (lo, hi)`` (and ``quantile(q)``;
+``draws`` where it is made of draws). Two predictive types cover every registered method:
+
+``Predictive``            a location-scale Student-t per size (df = ∞ is the normal);
+``EmpiricalPredictive``   draws (R, m), e.g. bootstrap replicates: mean and percentile intervals.
+
+Methods are ``Method`` objects registered by name in ``METHODS`` (``register``); one module per
+method in ``scalefit/methods/`` registers it, and ``scalefit/methods/__init__.py`` imports each
+module once. The CLI's choices (``scalefit fit --interval``, ``backtest --methods``,
+``validate --methods``), the backtests, the calibration study and the synthetic validation all
+read ``METHODS``, so a new method appears everywhere by itself. A method may also give a
+vectorised ``batch`` implementation over many replicate tables (``ReplicateBatch``), which the
+synthetic validation uses instead of calling it once per replicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+from scipy import stats
+
+from scalefit.core.average import AveragedPrediction, average_batch, size_key
+from scalefit.core.fit import BatchFit, fit_law_batch
+from scalefit.core.laws import PAPER_LAWS
+from scalefit.data import GainTable
+from scalefit.errors import ScalefitError
+
+
+class PredictiveLike(Protocol):
+    sizes: np.ndarray
+    mean: np.ndarray
+
+    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def quantile(self, q) -> np.ndarray: ...
+
+    def cdf(self, values) -> np.ndarray: ...
+
+
+@dataclass
+class Predictive:
+    """Student-t predictive per size: ``mean + scale · t_df``; df = inf is the normal."""
+
+    sizes: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    df: np.ndarray
+    method: str
+    notes: list[str] = field(default_factory=list)
+
+    def quantile(self, q) -> np.ndarray:
+        """The ``q`` quantile per size (q scalar, or (k,) for a (k, m) result)."""
+        q = np.asarray(q, float)
+        return self.mean + stats.t.ppf(q[..., None] if q.ndim else q, self.df) * self.scale
+
+    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Central ``level`` interval."""
+        q = stats.t.ppf(0.5 + level / 2.0, self.df)
+        return self.mean - q * self.scale, self.mean + q * self.scale
+
+    def cdf(self, values) -> np.ndarray:
+        """P(value ≤ ``values``) per size: the probability integral transform of a truth."""
+        return stats.t.cdf(np.asarray(values, float), self.df, self.mean, self.scale)
+
+    def logpdf(self, values) -> np.ndarray:
+        return stats.t.logpdf(np.asarray(values, float), self.df, self.mean, self.scale)
+
+    def to_dict(self) -> dict:
+        lo68, hi68 = self.interval(0.68)
+        lo95, hi95 = self.interval(0.95)
+        return {"method": self.method, "notes": list(self.notes),
+                "predictions": {size_key(s): {"mean": float(m), "scale": float(sc),
+                                              "df": float(d), "ci68": [float(a), float(b)],
+                                              "ci95": [float(c), float(e)]}
+                                for s, m, sc, d, a, b, c, e in zip(
+                                    self.sizes, self.mean, self.scale, np.broadcast_to(
+                                        self.df, self.sizes.shape), lo68, hi68, lo95, hi95)}}
+
+
+@dataclass
+class EmpiricalPredictive:
+    """A predictive given by draws (R, m), e.g. bootstrap replicates: mean of the draws and
+    percentile intervals. ``failed`` counts draws that are not finite (left out)."""
+
+    sizes: np.ndarray
+    draws: np.ndarray
+    method: str
+    notes: list[str] = field(default_factory=list)
+
+    def _finite(self) -> np.ndarray:
+        return np.where(np.isfinite(self.draws), self.draws, np.nan)
+
+    @property
+    def mean(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return np.nanmean(self._finite(), axis=0)
+
+    @property
+    def scale(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return np.nanstd(self._finite(), axis=0, ddof=1)
+
+    @property
+    def failed(self) -> int:
+        return int(np.sum(~np.all(np.isfinite(self.draws), axis=1)))
+
+    def quantile(self, q) -> np.ndarray:
+        return np.nanquantile(self._finite(), q, axis=0)
+
+    def cdf(self, values) -> np.ndarray:
+        """The fraction of finite draws ≤ ``values`` per size (the empirical PIT)."""
+        d = self._finite()
+        with np.errstate(invalid="ignore"):
+            return np.sum(d <= np.asarray(values, float), axis=0) / np.sum(np.isfinite(d), axis=0)
+
+    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self.quantile([0.5 - level / 2.0, 0.5 + level / 2.0])
+        return lo, hi
+
+    def to_dict(self) -> dict:
+        lo68, hi68 = self.interval(0.68)
+        lo95, hi95 = self.interval(0.95)
+        return {"method": self.method, "notes": list(self.notes), "draws": len(self.draws),
+                "failed": self.failed,
+                "predictions": {size_key(s): {"mean": float(m), "sd": float(sd),
+                                              "ci68": [float(a), float(b)],
+                                              "ci95": [float(c), float(d)]}
+                                for s, m, sd, a, b, c, d in zip(self.sizes, self.mean, self.scale,
+                                                                lo68, hi68, lo95, hi95)}}
+
+
+@dataclass
+class ReplicateBatch:
+    """Many replicate tables at the same sizes (rows of ``Y``), for vectorised methods.
+
+    ``fit(law)`` and ``average(criterion)`` refit once per batch and are shared by every method
+    scored on it; ``rngs`` (one per replicate) feed methods that draw (the bootstrap).
+    """
+
+    sizes: np.ndarray
+    Y: np.ndarray
+    se: np.ndarray
+    y_ref: np.ndarray
+    eval_sizes: np.ndarray
+    level: float
+    rngs: list = field(default_factory=list)
+    n_boot: int = 0
+    _fits: dict = field(default_factory=dict, repr=False)
+    _averages: dict = field(default_factory=dict, repr=False)
+
+    def fit(self, law: str) -> BatchFit:
+        if law not in self._fits:
+            self._fits[law] = fit_law_batch(law, self.sizes, self.Y, self.se, y_ref=self.y_ref)
+        return self._fits[law]
+
+    def fits(self) -> dict[str, BatchFit]:
+        return {law: self.fit(law) for law in PAPER_LAWS}
+
+    def average(self, criterion: str = "aic") -> AveragedPrediction:
+        if criterion not in self._averages:
+            self._averages[criterion] = average_batch(self.fits(), self.eval_sizes, criterion,
+                                                      within=True, fallback=True)
+        return self._averages[criterion]
+
+    def normal(self, mean: np.ndarray, sd: np.ndarray):
+        """(mean, lo, hi) of normal intervals at ``level``."""
+        z = float(stats.norm.ppf(0.5 + self.level / 2.0))
+        return mean, mean - z * sd, mean + z * sd
+
+
+Batched = Callable[[ReplicateBatch], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered predictive method: ``method(table, sizes) -> predictive``.
+
+    ``summary`` is the one line the CLI lists; ``batch``, when given, computes (mean, lo, hi),
+    each (replicates, sizes), for a whole ``ReplicateBatch`` at once and must agree with calling
+    the method on each replicate table.
+    """
+
+    name: str
+    predict: Callable[[GainTable, np.ndarray], PredictiveLike]
+    summary: str
+    batch: Batched | None = None
+
+    @property
+    def __name__(self) -> str:
+        return self.name
+
+    def __call__(self, table: GainTable, sizes) -> PredictiveLike:
+        return self.predict(table, np.atleast_1d(np.asarray(sizes, float)))
+
+
+METHODS: dict[str, Method] = {}
+ALIASES: dict[str, str] = {}
+
+
+def register(method: Method, aliases: tuple[str, ...] = ()) -> Method:
+    """Add ``method`` (and its ``aliases``) to the registry; names are unique."""
+    for name in (method.name, *aliases):
+        if name in METHODS or name in ALIASES:
+            raise ValueError(f"method name {name!r} is registered twice")
+    METHODS[method.name] = method
+    ALIASES.update({a: method.name for a in aliases})
+    return method
+
+
+def method_names() -> tuple[str, ...]:
+    """Every registered name and alias: what the CLI accepts."""
+    return tuple(METHODS) + tuple(ALIASES)
+
+
+def get_method(name: str) -> Method:
+    """The method registered as ``name`` (or an alias of it); a clear error otherwise."""
+    key = ALIASES.get(name, name)
+    if key not in METHODS:
+        raise ScalefitError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+    return METHODS[key]
+
+
+def resolve_methods(methods) -> dict[str, Callable]:
+    """Names (``METHODS`` keys or aliases) and/or callables → ``{name: method}`` in order.
+
+    A callable is named by its ``__name__``. Unknown names raise ``ScalefitError``.
+    """
+    if isinstance(methods, str) or callable(methods):
+        methods = [methods]
+    out: dict[str, Callable] = {}
+    for m in methods:
+        if callable(m):
+            out[getattr(m, "__name__", repr(m))] = m
+            continue
+        method = get_method(m)
+        out[method.name] = method
+    if not out:
+        raise ScalefitError("no method given")
+    return out
+
+
+def predictive(table: GainTable, sizes, method: str = "paper") -> PredictiveLike:
+    """The predictive distribution of ``method`` (a name in ``METHODS``) at ``sizes``."""
+    return get_method(method)(table, sizes)

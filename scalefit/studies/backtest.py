@@ -1,0 +1,125 @@
+"""Leave-future-out backtests: fit on the smaller sizes, score the larger ones.
+
+``backtest_curves(curves, methods)`` scores registered methods (``scalefit.methods.METHODS``:
+every law alone, the paper's recipe ``average``/``paper``, its ``bootstrap``, and the calibrated
+methods) or any callables ``(table, sizes) -> predictive`` on many ``scalefit.studies.curves.Curve``
+objects (fit on each curve's training table, predict its held-out sizes), through the one scoring
+engine ``scalefit.studies.scoring.score_curves``: one row per (curve, method, held-out point) with
+the error, the absolute percentage error and whether each nominal interval covers the truth.
+``backtest(table, holdout=K)`` is the single-table case: fit on all but the K largest sizes and
+score the held-out ones. Both return a ``BacktestResult``.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from scalefit.core.laws import PAPER_LAWS
+from scalefit.data import GainTable
+from scalefit.studies.curves import Curve, holdout_curve
+from scalefit.studies.scoring import LEVELS, labelled_methods, level_key, score_curves
+
+DEFAULT_METHODS = tuple(PAPER_LAWS) + ("average", "bootstrap", "lfo_aicc")
+
+
+@dataclass
+class BacktestResult:
+    """Scores of prediction methods on held-out points.
+
+    ``points``: one row per (curve, method, held-out point) with ``curve``, ``group``, ``method``,
+    ``size`` (table unit), ``distance`` = ln(size / largest training size), ``truth``, ``mean``,
+    ``error`` = truth − mean, ``ape`` = 100 |error| / |truth|, and per nominal level L in
+    ``levels`` the interval ``loL``/``hiL`` and ``inL`` (covers the truth); ``failed`` is "" or why
+    the method gave no prediction (those rows are left out of the summary, and counted).
+    """
+
+    points: pd.DataFrame
+    levels: tuple[float, ...]
+    methods: tuple[str, ...]
+    curves: int
+    holdout: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def ok(self) -> pd.DataFrame:
+        return self.points[self.points["failed"] == ""]
+
+    def summary(self) -> pd.DataFrame:
+        """Per method: points, curves, failed, bias (mean error), MAE, MAPE, median APE, RMSE and,
+        per level, the observed coverage and its binomial SE (coverage is per point)."""
+        ok = self.ok()
+        rows = []
+        for method in self.methods:
+            sub = ok[ok["method"] == method]
+            failed = int((self.points["method"] == method).sum() - len(sub))
+            row = {"method": method, "points": len(sub), "curves": sub["curve"].nunique(),
+                   "failed": failed}
+            if len(sub):
+                row.update(bias=sub["error"].mean(), mae=sub["error"].abs().mean(),
+                           mape=sub["ape"].mean(), median_ape=sub["ape"].median(),
+                           rmse=float(np.sqrt(np.mean(sub["error"] ** 2))))
+                for level in self.levels:
+                    cov = sub[f"in{level_key(level)}"].mean()
+                    row[f"coverage{level_key(level)}"] = cov
+                    row[f"coverage{level_key(level)}_se"] = float(
+                        np.sqrt(level * (1 - level) / len(sub)))
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.points.copy()
+
+    def to_dict(self) -> dict:
+        summary = self.summary().set_index("method")
+        return {
+            "levels": list(self.levels), "methods": list(self.methods), "curves": self.curves,
+            "holdout": self.holdout, "notes": list(self.notes),
+            "summary": {m: {k: (None if pd.isna(v) else v) for k, v in summary.loc[m].items()}
+                        for m in summary.index},
+            "points": [{k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                        for k, v in r.items()} for r in self.points.to_dict("records")],
+        }
+
+
+def backtest_curves(curves: Iterable[Curve], methods=DEFAULT_METHODS, *,
+                    levels: Iterable[float] = LEVELS, executor: Executor | None = None,
+                    quiet: bool = True, holdout: int | None = None) -> BacktestResult:
+    """Score ``methods`` (names or callables, see ``scalefit.methods.METHODS``) on every curve."""
+    curves = list(curves)
+    levels = tuple(float(v) for v in levels)
+    frame = score_curves(curves, methods, levels=levels, executor=executor, quiet=quiet)
+    frame["error"] = frame["truth"] - frame["mean"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["ape"] = 100.0 * np.abs(frame["error"]) / np.abs(frame["truth"])
+    for level in levels:
+        key = level_key(level)
+        frame[f"in{key}"] = (frame["truth"] >= frame[f"lo{key}"]) & (frame["truth"] <= frame[f"hi{key}"])
+    first = ["curve", "group", "method", "size", "distance", "truth", "mean", "error", "ape"]
+    rest = [c for c in frame.columns if c not in first and c != "failed"]
+    frame = frame[first + rest + ["failed"]]
+    return BacktestResult(frame, levels, tuple(labelled_methods(methods)), len(curves), holdout)
+
+
+def backtest(table: GainTable, holdout: int = 1, methods=DEFAULT_METHODS, *,
+             levels: Iterable[float] = LEVELS, name: str = "") -> BacktestResult:
+    """Leave-future-out on one table: fit on all but the ``holdout`` largest distinct sizes and
+    score the held-out ones (every row at those sizes, e.g. every benchmark of a pooled table)."""
+    curve = holdout_curve(table, holdout, name=name or table.source)
+    result = backtest_curves([curve], methods, levels=levels, holdout=holdout)
+    result.notes.append(f"fitted on {len(curve.train)} points (sizes ≤ "
+                        f"{curve.train.size.max():g} {table.size_unit}); scored on "
+                        f"{len(curve.test_size)} held-out point(s)")
+    return result
+
+
+def backtest_tables(tables: dict[str, GainTable], holdout: int = 1, methods=DEFAULT_METHODS, *,
+                    levels: Iterable[float] = LEVELS, executor: Executor | None = None,
+                    quiet: bool = True) -> BacktestResult:
+    """``backtest`` over several tables at once (e.g. one per benchmark), one curve each."""
+    curves = [holdout_curve(t, holdout, name=label) for label, t in tables.items()]
+    return backtest_curves(curves, methods, levels=levels, executor=executor, quiet=quiet,
+                           holdout=holdout)

@@ -1,0 +1,161 @@
+"""The one scoring engine: predictive methods on held-out points of many curves.
+
+``score_curves(curves, methods)`` fits every curve's training table with each method, predicts its
+held-out sizes, and returns one row per (curve, method, held-out point): the prediction, its
+intervals at each nominal level, the location-scale parameters where the predictive has them and
+the probability integral transform (PIT) of the truth. The leave-future-out backtest
+(``scalefit.studies.backtest``), the calibration study (``benchmarks/bench_calibration.py``) and
+``scalefit backtest --curves`` all score through it.
+
+``summarise`` turns those rows into the calibration table: observed coverage of nominal 68% and
+95% intervals, MAPE, median APE, RMSLE, median relative width and the mean interval score
+(Gneiting & Raftery 2007: width plus 2/α times the miss, lower is better), per method. Coverage is
+reported per point and as the mean over curves, so a curve with many held-out points does not
+dominate. ``coverage_curve`` is observed against nominal coverage at many levels, from the PIT.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from scalefit.errors import ScalefitError
+from scalefit.executor import run_jobs
+from scalefit.methods import resolve_methods
+from scalefit.studies.curves import Curve
+
+LEVELS = (0.68, 0.95)
+TWO_SIGMA = float(stats.norm.cdf(2.0) - stats.norm.cdf(-2.0))  # 0.9545: the paper's "2σ"
+
+
+def level_key(level: float) -> str:
+    """0.95 → "95", 0.68 → "68", 0.9545 → "95.45": the suffix of ``lo``/``hi``/``in`` columns."""
+    return f"{100.0 * level:.4g}"
+
+
+def labelled_methods(methods) -> dict:
+    """``{label: method}``: each name labelled as the caller wrote it (``paper`` stays ``paper``),
+    each callable by its ``__name__``."""
+    given = [methods] if isinstance(methods, str) or callable(methods) else list(methods)
+    out = {}
+    for m in given:
+        (label, method), = resolve_methods([m]).items()
+        out[m if isinstance(m, str) else label] = method
+    if not out:
+        raise ScalefitError("no method given")
+    return out
+
+
+def score_curve(curve: Curve, methods: dict, levels: tuple[float, ...]) -> list[dict]:
+    """Rows for one curve: every method fitted on ``curve.train``, scored at its held-out sizes."""
+    rows = []
+    top = float(np.max(curve.train.size))
+    sizes = np.asarray(curve.test_size, float)
+    for label, method in methods.items():
+        base = {"curve": curve.name, "group": curve.group, "method": label}
+        try:
+            pred = method(curve.train, sizes)
+            intervals = [pred.interval(level) for level in levels]
+            pit = pred.cdf(curve.test_value)
+        except ScalefitError as err:
+            rows.append({**base, "failed": str(err)})
+            continue
+        scale = np.broadcast_to(getattr(pred, "scale", np.nan), sizes.shape)
+        df = np.broadcast_to(getattr(pred, "df", np.nan), sizes.shape)
+        for j, (size, truth) in enumerate(zip(sizes, curve.test_value)):
+            mean = float(pred.mean[j])
+            row = {**base, "size": float(size), "distance": float(np.log(size / top)),
+                   "truth": float(truth), "mean": mean, "scale": float(scale[j]),
+                   "df": float(df[j]), "pit": float(pit[j]),
+                   "failed": "" if np.isfinite(mean) else "no prediction (fit failed or skipped)"}
+            for level, (lo, hi) in zip(levels, intervals):
+                row[f"lo{level_key(level)}"] = float(lo[j])
+                row[f"hi{level_key(level)}"] = float(hi[j])
+            rows.append(row)
+    return rows
+
+
+def _score_curve_named(curve: Curve, names: tuple[str, ...], levels) -> list[dict]:
+    """``score_curve`` with methods given by registry name (what crosses process boundaries)."""
+    return score_curve(curve, labelled_methods(names), levels)
+
+
+def score_curves(curves: Iterable[Curve], methods, *, levels: Iterable[float] = LEVELS,
+                 executor: Executor | None = None, quiet: bool = True) -> pd.DataFrame:
+    """One row per (curve, method, held-out point), with the prediction and its intervals.
+
+    ``methods`` are registry names (``scalefit.methods.METHODS`` or aliases) and/or callables
+    ``(table, sizes) -> predictive``. Each curve is one job, through ``executor`` when given (a
+    process pool or Dask from ``scalefit.executor.make_executor``; callables must then be
+    picklable module-level functions). Columns: ``curve``, ``group``, ``method``, ``size``,
+    ``distance`` = ln(size / largest training size), ``truth``, ``mean``, ``scale``/``df`` (NaN for
+    predictives made of draws), ``pit``, ``loL``/``hiL`` per level, ``failed`` ("" or why not).
+    """
+    curves = list(curves)
+    given = [methods] if isinstance(methods, str) or callable(methods) else list(methods)
+    labelled = labelled_methods(given)
+    levels = tuple(float(v) for v in levels)
+    if all(isinstance(m, str) for m in given):  # names cross process boundaries as names
+        jobs, fn = [(c, tuple(labelled), levels) for c in curves], _score_curve_named
+    else:
+        jobs, fn = [(c, labelled, levels) for c in curves], score_curve
+    results = run_jobs(fn, jobs, executor=executor, desc="backtest", quiet=quiet, unit="curve")
+    frame = pd.DataFrame([row for rows in results for row in rows])
+    if frame.empty:
+        raise ScalefitError("no curve to score")
+    cols = ["size", "distance", "truth", "mean", "scale", "df", "pit"]
+    cols += [f"{side}{level_key(v)}" for v in levels for side in ("lo", "hi")]
+    for col in cols:
+        if col not in frame:
+            frame[col] = np.nan
+    return frame[["curve", "group", "method"] + cols + ["failed"]]
+
+
+def interval_score(lo, hi, truth, level: float):
+    """The interval score of a central ``level`` interval (Gneiting & Raftery 2007, eq. 43):
+    (hi − lo) + (2/α)(lo − y)₊ + (2/α)(y − hi)₊, α = 1 − level; lower is better."""
+    alpha = 1.0 - level
+    return ((hi - lo) + 2 / alpha * np.maximum(lo - truth, 0)
+            + 2 / alpha * np.maximum(truth - hi, 0))
+
+
+def coverage_curve(scores: pd.DataFrame, levels=(0.5, 0.68, 0.8, 0.9, 0.95, 0.99)) -> pd.DataFrame:
+    """Observed coverage of central intervals at each nominal level, per method (rows)."""
+    ok = scores[scores["failed"] == ""]
+    pit = (ok["pit"] if "pit" in ok else  # rows from elsewhere: the PIT of their Student-t
+           pd.Series(stats.t.cdf(ok["truth"], ok["df"], ok["mean"], ok["scale"]), ok.index))
+    central = np.abs(2.0 * pit - 1.0)  # the smallest central level whose interval holds the truth
+    return pd.DataFrame({level: (central <= level).groupby(ok["method"], sort=False).mean()
+                         for level in levels})
+
+
+def summarise(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per method: coverage of the 68% and 95% intervals (per point and per curve), MAPE, median
+    APE, RMSLE, median width of the 95% interval relative to |truth|, mean 95% interval score."""
+    ok = scores[scores["failed"] == ""].copy()
+    err = ok["truth"] - ok["mean"]
+    ok["ape"] = 100.0 * np.abs(err) / np.abs(ok["truth"])
+    ok["in68"] = (ok["truth"] >= ok["lo68"]) & (ok["truth"] <= ok["hi68"])
+    ok["in95"] = (ok["truth"] >= ok["lo95"]) & (ok["truth"] <= ok["hi95"])
+    positive = (ok["mean"] > 0) & (ok["truth"] > 0)
+    ok["sqlog"] = np.where(positive, np.log(ok["mean"].where(positive, 1.0) /
+                                            ok["truth"].where(positive, 1.0)) ** 2, np.nan)
+    ok["rel_width95"] = (ok["hi95"] - ok["lo95"]) / np.abs(ok["truth"])
+    ok["iscore95"] = interval_score(ok["lo95"], ok["hi95"], ok["truth"], 0.95) / np.abs(ok["truth"])
+    per_curve = ok.groupby(["method", "curve"])[["in68", "in95"]].mean().groupby("method").mean()
+    table = ok.groupby("method").agg(
+        points=("truth", "size"), curves=("curve", "nunique"),
+        coverage68=("in68", "mean"), coverage95=("in95", "mean"),
+        mape=("ape", "mean"), median_ape=("ape", "median"),
+        rmsle=("sqlog", lambda s: float(np.sqrt(np.nanmean(s))) if s.notna().any() else np.nan),
+        median_rel_width95=("rel_width95", "median"), interval_score95=("iscore95", "mean"))
+    table["coverage68_per_curve"] = per_curve["in68"]
+    table["coverage95_per_curve"] = per_curve["in95"]
+    failed = scores[scores["failed"] != ""].groupby("method").size()
+    table["failed_curves"] = failed.reindex(table.index).fillna(0).astype(int)
+    order = [m for m in scores["method"].drop_duplicates() if m in table.index]
+    return table.loc[order].reset_index()
