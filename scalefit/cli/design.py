@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from scalefit.cli.common import add_table_arguments, int_at_least, load_groups, size_list
-from scalefit.data import normalise_name, read_csv
+from scalefit.data import normalise_name, read_table
 from scalefit.errors import DataError
 
 WEIGHT_CRITERIA = ("aic", "aicc", "bic")
@@ -80,7 +80,7 @@ def add_parser(sub) -> None:
 def _candidates(text: str, costs):
     path = Path(text)
     if path.suffix.lower() == ".csv" or path.exists():
-        frame = read_csv(path)
+        frame = read_table(path)
         cols = {normalise_name(c): c for c in frame.columns}
         size_col = next((cols[c] for c in ("size", "size_b", "candidate", "candidates")
                          if c in cols), None)
