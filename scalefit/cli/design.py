@@ -10,6 +10,7 @@ import numpy as np
 from scalefit.cli.common import add_table_arguments, int_at_least, load_groups, size_list
 from scalefit.data import normalise_name, read_table
 from scalefit.errors import DataError
+from scalefit.sizes import default_candidates
 
 WEIGHT_CRITERIA = ("aic", "aicc", "bic")
 CRITERIA = ("reduction", "reduction_per_cost", "info_value")  # scalefit.design.CRITERIA
@@ -17,6 +18,7 @@ DRAWS = ("bootstrap", "covariance")
 
 EXAMPLES = """\
 examples:
+  scalefit design data/opsd_scaling_paper.csv      # default candidates 8,13,20,32,70,140
   scalefit design data/opsd_scaling_paper.csv --candidates 14,32,70,100,140,200,405
   scalefit design data/opsd_scaling_paper.csv --candidates 14,32,70,140 --target 405 --new-se 1.0
   scalefit design data/opsd_scaling_paper.csv --candidates candidates.csv   # columns size[,cost]
@@ -49,9 +51,12 @@ def add_parser(sub) -> None:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_table_arguments(p)
     g = p.add_argument_group("design")
-    g.add_argument("--candidates", required=True, metavar="SIZES|CSV",
+    g.add_argument("--candidates", default=None, metavar="SIZES|CSV",
                    help="comma-separated candidate sizes (table unit), or a CSV file with a "
-                        "size column and an optional cost column")
+                        "size column and an optional cost column. Default: log-spaced, about "
+                        "4 per factor of ten, from the largest measured size to twice the "
+                        "target, through the target and (tables in B) the paper's 13, 32 and "
+                        "70 B; e.g. 8,13,20,32,70,140 for the bundled table")
     g.add_argument("--target", type=_positive_float, default=70.0,
                    help="size whose prediction should become more certain (default 70)")
     g.add_argument("--new-se", type=_positive_float, default=None, metavar="SE",
@@ -108,9 +113,14 @@ def run(args: argparse.Namespace) -> int:
     from scalefit.report.text import format_design
 
     groups = load_groups(args)
-    sizes, costs = _candidates(args.candidates, args.costs)
     payloads = {}
     for label, table in groups.items():
+        sizes, costs = (_candidates(args.candidates, args.costs) if args.candidates else
+                        (default_candidates(table.size.max(), args.target, table.size_unit),
+                         args.costs))
+        if not args.candidates:
+            print(f"default candidates: {', '.join(f'{c:g}' for c in sizes)} {table.size_unit} "
+                  "(--candidates to choose others)")
         result = design(table, sizes, target=args.target, new_se=args.new_se, costs=costs,
                         n_sims=args.sims, seed=args.seed, draws=args.draws,
                         criterion=args.criterion, weights_criterion=args.weights,
