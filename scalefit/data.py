@@ -35,6 +35,7 @@ message names the file, the row (1-based data row, and the line in the file) and
 from __future__ import annotations
 
 import re
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -256,7 +257,7 @@ def _read_xlsx(path: Path) -> pd.DataFrame:
     except ImportError:
         raise DataError(f"{path}: reading .xlsx needs openpyxl: pip install "
                         "'scalefit[xlsx]'") from None
-    except ValueError as err:
+    except (ValueError, zipfile.BadZipFile) as err:
         raise DataError(f"{path}: not a readable .xlsx ({str(err).splitlines()[0]})") from None
     if frame.empty:
         raise DataError(f"{path}: no data rows")

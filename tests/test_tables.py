@@ -184,6 +184,9 @@ def test_xlsx_is_read(tmp_path, capsys, paper_fit):
     bad = tmp_path / "bad.xlsx"
     pd.DataFrame({"size": ["1B", "2 bn"], "gain": [1, 2], "se": [0.1, 0.1]}).to_excel(bad, index=False)
     assert f"{bad}, row 2 (line 3), column 'size'" in fails(capsys, "fit", bad)
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"PK\x03\x04 not a workbook")
+    assert f"{broken}: not a readable .xlsx" in fails(capsys, "fit", broken)
 
 
 def test_design_without_candidates_uses_the_default_grid(paper_csv, tmp_path, capsys):
