@@ -22,8 +22,7 @@ import pandas as pd
 
 from scalefit.core.average import AveragedFit, fit_laws
 from scalefit.data import GainTable, default_sizes, load_gain_table
-
-DEFAULT_INTERVAL = "lfo_aicc"
+from scalefit.methods import DEFAULT_METHOD as DEFAULT_INTERVAL
 
 
 def load(source, *, benchmark: str | None = None, size_unit: str | None = None,
@@ -115,15 +114,21 @@ def backtest(table, holdout: int = 1, methods=None, **kwargs):
     return run(load(table), holdout, DEFAULT_METHODS if methods is None else methods, **kwargs)
 
 
-def design(table, candidates, *, target: float = 70.0, **kwargs):
+def design(table, candidates=None, *, target: float = 70.0, **kwargs):
     """Rank candidate sizes for the next measurement by the expected reduction of the
-    predictive variance at ``target`` (``scalefit.studies.design.design``).
+    predictive variance at ``target`` (``scalefit.studies.design.design``). Default candidates:
+    ``scalefit.sizes.default_candidates`` (log-spaced from the largest measured size to twice
+    the target, through the target and the paper's sizes), as ``scalefit design``.
 
-    >>> sf.design("data/opsd_scaling_paper.csv", [14, 32, 70, 140], target=70).to_frame()
+    >>> sf.design("data/opsd_scaling_paper.csv", target=70).to_frame()
     """
+    from scalefit.sizes import default_candidates
     from scalefit.studies.design import design as run
 
-    return run(load(table), candidates, target=target, **kwargs)
+    t = load(table)
+    if candidates is None:
+        candidates = default_candidates(t.size.max(), target, t.size_unit)
+    return run(t, candidates, target=target, **kwargs)
 
 
 def validate(table, **kwargs):

@@ -1,7 +1,8 @@
 """Gain tables: load, validate, convert units, derive gains from accuracy tables.
 
-A gain table is a CSV with one row per (size, benchmark): the model size, the gain in percentage
-points and its standard error, optionally a benchmark and any other columns (kept as ``extra``).
+A gain table is a CSV (comma, semicolon or tab separated) or an ``.xlsx`` sheet with one row per
+(size, benchmark): the model size, the gain in percentage points and its standard error,
+optionally a benchmark and any other columns (kept as ``extra``).
 Column names are matched case-insensitively after turning every run of non-alphanumerics into
 ``_`` (so ``Size (B)`` reads as ``size_b``); accepted names:
 
@@ -21,6 +22,12 @@ An *accuracy table* instead has ``method``, a size column, ``benchmark``, an acc
 of problems (``n_problems``/``n_items``/``num_problems``); ``gains_from_accuracies`` turns it into
 gains of a treatment over a baseline (see its docstring for the standard error).
 
+Sizes may be written with a suffix (``0.5B``, ``70M``, ``1.2 T``, ``350k``; ``scalefit.sizes``) and
+are converted to the column's unit; a table with no size column but a model-name column
+(``model``, ``model_name``, ``name``, ``model_id``, ``checkpoint``, ``base_model``) takes the sizes
+from the names (``Qwen3-8B``, ``pythia-410m``). Gains are in percentage points; a table whose every
+|gain| and se is ≤ 1 is refused as possibly fractions unless the gain unit is given.
+
 Fits run in the table's size unit. Any problem with the file is a ``DataError`` whose one-line
 message names the file, the row (1-based data row, and the line in the file) and the column.
 """
@@ -28,6 +35,7 @@ message names the file, the row (1-based data row, and the line in the file) and
 from __future__ import annotations
 
 import re
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -35,8 +43,8 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import DataError
+from scalefit.sizes import UNIT_FACTORS, parse_sizes, size_tokens
 
-UNIT_FACTORS = {"B": 1e9, "M": 1e6, "K": 1e3, "count": 1.0}
 UNIT_NAMES = {"B": "billions of parameters", "M": "millions of parameters",
               "K": "thousands of parameters", "count": "parameters"}
 
@@ -50,6 +58,10 @@ SIZE_COLUMNS = {
 GAIN_COLUMNS = ("gain", "gain_pp", "delta", "delta_pp", "improvement", "improvement_pp")
 SE_COLUMNS = ("se", "se_pp", "gain_se", "stderr", "std_err", "sem", "sigma")
 BENCHMARK_COLUMNS = ("benchmark", "task", "dataset")
+MODEL_COLUMNS = ("model", "model_name", "name", "model_id", "checkpoint", "base_model")
+GAIN_UNITS = ("pp", "fraction")
+DELIMITERS = (",", ";", "\t")
+SIZE_HINT = "a number, optionally with a suffix K, M, B or T: 0.5B, 70M, 350k"
 METHOD_COLUMNS = ("method",)
 ACCURACY_COLUMNS = {"accuracy_pct": 1.0, "accuracy": 1.0, "acc": 1.0, "acc_pct": 1.0,
                     "accuracy_frac": 100.0, "acc_frac": 100.0}
@@ -181,38 +193,95 @@ def _find(columns: dict[str, str], names, what: str, source: str, required: bool
 
 
 def _numbers(frame: pd.DataFrame, column: str, source: str, *, positive: bool = False,
-             what: str = "") -> np.ndarray:
-    """A numeric column; empty cells, text, infinities (and non-positive values) are errors."""
+             what: str = "", size_unit: str | None = None) -> np.ndarray:
+    """A numeric column; empty cells, text, infinities (and non-positive values) are errors.
+
+    With ``size_unit`` the cells are sizes (``7B``, ``350M`` or plain numbers, see
+    ``scalefit.sizes.parse_sizes``) converted to that unit."""
     raw = frame[column]
-    values = pd.to_numeric(raw.str.strip(), errors="coerce").to_numpy(dtype=float)
+    values = (pd.to_numeric(raw.str.strip(), errors="coerce").to_numpy(dtype=float)
+              if size_unit is None else parse_sizes(raw, size_unit))
     for i, (text, v) in enumerate(zip(raw, values)):
         if text.strip() == "" or text.strip().lower() in ("nan", "na", "null", "none"):
             raise DataError(f"{_where(source, i, column)}: empty or NaN value")
         if not np.isfinite(v):
-            kind = "infinite" if np.isinf(v) else "not a number"
+            kind = ("infinite" if np.isinf(v) else "not a number" if size_unit is None
+                    else f"not a size ({SIZE_HINT})")
             raise DataError(f"{_where(source, i, column)}: {text.strip()!r} is {kind}")
         if positive and v <= 0:
             raise DataError(f"{_where(source, i, column)}: {what} must be > 0, got {text.strip()}")
     return values
 
 
-def read_csv(path: str | Path) -> pd.DataFrame:
-    """The file as text cells (so that row and column of a bad cell can be named)."""
+def read_table(path: str | Path) -> pd.DataFrame:
+    """The file as text cells (so that row and column of a bad cell can be named).
+
+    CSV and TSV files are split on whichever of comma, semicolon and tab occurs most in the
+    header line; in a semicolon-separated file, decimal commas (``0,5``) are read as points.
+    ``.xlsx`` files are read from their first sheet with pandas (needs ``openpyxl``).
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not a CSV file")
+    if path.suffix.lower() == ".xlsx":
+        return _read_xlsx(path)
     try:
+        delimiter = _delimiter(path)
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
-                            comment="#")
+                            comment="#", sep=delimiter)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: empty file") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
     if frame.empty:
         raise DataError(f"{path}: no data rows")
+    if delimiter == ";":
+        frame = frame.replace(r"^\s*([+-]?\d+),(\d+)\s*$", r"\1.\2", regex=True)
     return frame
+
+
+def _delimiter(path: Path) -> str:
+    """The most frequent of ``DELIMITERS`` in the first line that is not a comment."""
+    with path.open(encoding="utf-8") as handle:
+        header = next((line for line in handle if line.strip() and not line.startswith("#")), "")
+    counts = [header.count(d) for d in DELIMITERS]
+    return DELIMITERS[int(np.argmax(counts))]
+
+
+def _read_xlsx(path: Path) -> pd.DataFrame:
+    """The first sheet of an Excel workbook as text cells (empty cells as empty strings)."""
+    try:
+        frame = pd.read_excel(path, sheet_name=0, dtype=str)
+    except ImportError:
+        raise DataError(f"{path}: reading .xlsx needs openpyxl: pip install "
+                        "'scalefit[xlsx]'") from None
+    except (ValueError, zipfile.BadZipFile) as err:
+        raise DataError(f"{path}: not a readable .xlsx ({str(err).splitlines()[0]})") from None
+    if frame.empty:
+        raise DataError(f"{path}: no data rows")
+    return frame.fillna("")
+
+
+def with_size_from_model_names(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str]]:
+    """A frame without a size column but with a model-name column (``model``, ``model_name``,
+    ``name``, …) gets a ``size`` column of the size tokens in the names (``Qwen3-8B`` → ``8B``),
+    and a note saying which column they came from. Any other frame is returned as it is."""
+    columns = {normalise_name(c): c for c in frame.columns}
+    model = None if set(columns) & set(SIZE_COLUMNS) else _find(columns, MODEL_COLUMNS,
+                                                                "model name", source, False)
+    if model is None:
+        return frame, []
+    tokens = size_tokens(frame[model])
+    missing = np.flatnonzero(tokens.isna().to_numpy())
+    if len(missing):
+        i = int(missing[0])
+        raise DataError(f"{_where(source, i, model)}: no single size in the model name "
+                        f"{frame[model].iloc[i]!r} (expected e.g. Qwen3-8B, pythia-410m) and "
+                        "no size column")
+    return (frame.assign(size=tokens.to_numpy()),
+            [f"sizes read from the model names in column {model!r}"])
 
 
 def _size_column(columns, source, size_unit):
@@ -302,19 +371,42 @@ def is_accuracy_table(frame: pd.DataFrame) -> bool:
     return bool(names & set(METHOD_COLUMNS)) and bool(names & set(ACCURACY_COLUMNS))
 
 
+def _in_percentage_points(gain: np.ndarray, se: np.ndarray, gain_unit: str | None,
+                          gain_column: str, source: str):
+    """Gains and SEs in pp, and a note if they were converted. ``gain_unit`` None: refuse a
+    table that looks like fractions (every |gain| ≤ 1 and every se ≤ 1) unless the gain
+    column's name says pp (``gain_pp``, ``delta_pp``, …)."""
+    if gain_unit == "fraction":
+        return 100.0 * gain, 100.0 * se, ["gains and SEs given as fractions (--gain-unit "
+                                          "fraction), multiplied by 100 to percentage points"]
+    if gain_unit not in (None, "pp"):
+        raise DataError(f"{source}: unknown gain unit {gain_unit!r}; use one of "
+                        f"{', '.join(GAIN_UNITS)}")
+    named_pp = normalise_name(gain_column).endswith("_pp")
+    if gain_unit is None and not named_pp and np.all(np.abs(gain) <= 1) and np.all(se <= 1):
+        raise DataError(f"{source}: every |gain| ≤ 1 and every se ≤ 1: these look like "
+                        "fractions (0.012 for 1.2 pp); pass --gain-unit fraction to multiply "
+                        "them by 100, or --gain-unit pp if they are percentage points")
+    return gain, se, []
+
+
 def gain_table_from_frame(frame: pd.DataFrame, source: str = "<memory>", *,
-                          size_unit: str | None = None, by: tuple[str, ...] = ()) -> GainTable:
-    """Validate a frame of text cells and build a ``GainTable`` (see the module docstring)."""
+                          size_unit: str | None = None, by: tuple[str, ...] = (),
+                          gain_unit: str | None = None) -> GainTable:
+    """Validate a frame of text cells and build a ``GainTable`` (see the module docstring).
+
+    ``gain_unit`` is ``"pp"``, ``"fraction"`` (gains and SEs are multiplied by 100) or None
+    (percentage points, but a table whose every |gain| and se is ≤ 1 is refused as ambiguous)."""
     columns = {normalise_name(c): c for c in frame.columns}
     size_raw, unit = _size_column(columns, source, size_unit)
     gain_raw = _find(columns, GAIN_COLUMNS, "gain", source)
     se_raw = _find(columns, SE_COLUMNS, "standard error", source)
     bench_raw = _find(columns, BENCHMARK_COLUMNS, "benchmark", source, required=False)
 
-    size = _numbers(frame, size_raw, source, positive=True, what="size")
+    size = _numbers(frame, size_raw, source, positive=True, what="size", size_unit=unit)
     gain = _numbers(frame, gain_raw, source)
     se = _numbers(frame, se_raw, source, positive=True, what="standard error")
-    notes = []
+    gain, se, notes = _in_percentage_points(gain, se, gain_unit, gain_raw, source)
     if unit == "count":
         size, unit = size / UNIT_FACTORS["B"], "B"
         notes.append(f"sizes converted from parameter counts ({size_raw!r}) to billions")
@@ -354,34 +446,42 @@ def default_sizes(table: GainTable) -> list[float]:
 
 
 def text_cells(frame: pd.DataFrame) -> pd.DataFrame:
-    """An in-memory frame as the text cells ``read_csv`` gives (missing values as "")."""
+    """An in-memory frame as the text cells ``read_table`` gives (missing values as "")."""
     return frame.astype(object).where(frame.notna(), "").astype(str).reset_index(drop=True)
 
 
 def load_gain_table(path: str | Path | pd.DataFrame, *, size_unit: str | None = None,
                     treatment: str | None = None, baseline: str | None = None,
-                    by: tuple[str, ...] = ()) -> GainTable:
-    """Read and validate a gain table (or an accuracy table, turned into gains) from a CSV file
-    or a pandas DataFrame of the same columns.
+                    by: tuple[str, ...] = (), gain_unit: str | None = None) -> GainTable:
+    """Read and validate a gain table (or an accuracy table, turned into gains) from a file or
+    a pandas DataFrame of the same columns.
 
-    ``size_unit`` gives the unit of a size column whose name does not carry one (default B).
-    For accuracy tables the gain is ``treatment`` (default ``OPSD``) minus ``baseline`` (default
-    ``SFT``). ``by`` names extra columns whose levels are fitted separately (duplicate sizes are
-    allowed across their levels). Raises ``DataError`` with a one-line message on bad input.
+    The file is a CSV/TSV (comma, semicolon or tab) or an ``.xlsx`` workbook (``read_table``).
+    ``size_unit`` gives the unit of a size column whose name does not carry one (default B);
+    sizes may carry a suffix (``7B``, ``350M``), and a table without a size column may give
+    them in a model-name column (``Qwen3-8B``). For accuracy tables the gain is ``treatment``
+    (default ``OPSD``) minus ``baseline`` (default ``SFT``). ``by`` names extra columns whose
+    levels are fitted separately (duplicate sizes are allowed across their levels).
+    ``gain_unit``: see ``gain_table_from_frame``. Raises ``DataError`` with a one-line message
+    on bad input.
     """
     if isinstance(path, pd.DataFrame):
         source, frame = "<DataFrame>", text_cells(path)
     else:
-        source, frame = str(path), read_csv(path)
-    notes = []
+        source, frame = str(path), read_table(path)
+    frame, notes = with_size_from_model_names(frame, source)
     if is_accuracy_table(frame):
-        treatment, baseline = treatment or "OPSD", baseline or "SFT"
+        if gain_unit == "fraction":
+            raise DataError(f"{source}: --gain-unit is for gain tables; an accuracy table's "
+                            "unit is in its accuracy column's name (accuracy_pct, accuracy_frac)")
+        treatment, baseline, gain_unit = treatment or "OPSD", baseline or "SFT", "pp"
         frame = gains_from_accuracies(frame, treatment, baseline, source)
         notes.append(f"gains = {treatment} − {baseline} accuracy (pp); SE from binomial "
                      "accuracies and problem counts")
     elif treatment or baseline:
         raise DataError(f"{source}: --treatment/--baseline need an accuracy table (columns "
                         "method and accuracy); this is already a gain table")
-    table = gain_table_from_frame(frame, source, size_unit=size_unit, by=tuple(by))
+    table = gain_table_from_frame(frame, source, size_unit=size_unit, by=tuple(by),
+                                  gain_unit=gain_unit)
     table.notes[:0] = notes
     return table

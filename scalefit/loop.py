@@ -38,6 +38,7 @@ from scalefit.core.average import fit_laws
 from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
 from scalefit.io import atomic_write_json
+from scalefit.methods import DEFAULT_METHOD
 from scalefit.runner.config import RunConfig, compute_cost, model_config, resolve_size, size_name
 from scalefit.runner.schema import FILES, selected
 
@@ -56,7 +57,7 @@ class LoopSettings:
     richness: float = 0.0             # reference richness level fitted
     split: str = "id"                 # evaluation split fitted: id or ood
     baseline: str = "sft"             # the gain is OPSD − SFT ("sft") or OPSD − base ("base")
-    interval: str = "lfo_aicc"        # predictive method of the reported interval
+    interval: str = DEFAULT_METHOD    # predictive method of the reported interval
     n_sims: int = 200                 # simulations per candidate in the design criterion
     seed: int = 0
 

@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from scalefit.data import UNIT_FACTORS, GainTable, load_gain_table
+from scalefit.data import GAIN_UNITS, UNIT_FACTORS, GainTable, load_gain_table
 
 
 def size_list(text: str) -> list[float]:
@@ -75,12 +75,18 @@ def method_help() -> str:
 def add_table_arguments(p: argparse.ArgumentParser, optional: bool = False) -> None:
     """The gain-table input and how to read it (``optional``: the table may be left out)."""
     p.add_argument("table", nargs="?" if optional else None,
-                   help="gain table CSV (size, gain, se[, benchmark]) or accuracy table "
-                        "(method, size, benchmark, accuracy, n_problems)")
+                   help="gain table (size, gain, se[, benchmark]) or accuracy table "
+                        "(method, size, benchmark, accuracy, n_problems): CSV or TSV (comma, "
+                        "semicolon or tab) or .xlsx. Sizes may carry a suffix (0.5B, 70M, "
+                        "350k) or come from a model-name column (Qwen3-8B)")
     g = p.add_argument_group("reading the table")
     g.add_argument("--size-unit", choices=list(UNIT_FACTORS), default=None,
                    help="unit of a size column whose name carries none (size_b, size_m, ... "
                         "carry theirs); default B. Fits run in the table's unit")
+    g.add_argument("--gain-unit", choices=GAIN_UNITS, default=None,
+                   help="unit of the gain and se columns: pp (percentage points) or fraction "
+                        "(0.012 for 1.2 pp; multiplied by 100). Default pp, but a table whose "
+                        "every |gain| and se is <= 1 is refused until this is given")
     g.add_argument("--treatment", default=None,
                    help="accuracy tables: the method whose gain is measured (default OPSD)")
     g.add_argument("--baseline", default=None,
@@ -97,7 +103,7 @@ def add_table_arguments(p: argparse.ArgumentParser, optional: bool = False) -> N
 def load_groups(args: argparse.Namespace) -> dict[str | None, GainTable]:
     """The table(s) to fit: ``{None: table}`` for one fit, ``{label: table}`` for several."""
     table = load_gain_table(args.table, size_unit=args.size_unit, treatment=args.treatment,
-                            baseline=args.baseline, by=tuple(args.by))
+                            baseline=args.baseline, by=tuple(args.by), gain_unit=args.gain_unit)
     if args.benchmark is not None:
         table = table.select(args.benchmark)
     by = list(args.by)

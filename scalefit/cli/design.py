@@ -10,12 +10,16 @@ import numpy as np
 from scalefit.cli.common import (add_table_arguments, int_at_least, load_groups, open_interval,
                                  size_list)
 from scalefit.core.average import CRITERIA as WEIGHT_CRITERIA
-from scalefit.data import normalise_name, read_csv
+from scalefit.data import normalise_name, read_table
 from scalefit.errors import DataError
+from scalefit.sizes import default_candidates
 from scalefit.studies.design import CRITERIA, DRAWS
+
+POSITIVE = open_interval(0.0, np.inf, "a positive number")
 
 EXAMPLES = """\
 examples:
+  scalefit design data/opsd_scaling_paper.csv      # default candidates 8,13,20,32,70,140
   scalefit design data/opsd_scaling_paper.csv --candidates 14,32,70,100,140,200,405
   scalefit design data/opsd_scaling_paper.csv --candidates 14,32,70,140 --target 405 --new-se 1.0
   scalefit design data/opsd_scaling_paper.csv --candidates candidates.csv   # columns size[,cost]
@@ -38,12 +42,15 @@ def add_parser(sub) -> None:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_table_arguments(p)
     g = p.add_argument_group("design")
-    g.add_argument("--candidates", required=True, metavar="SIZES|CSV",
+    g.add_argument("--candidates", default=None, metavar="SIZES|CSV",
                    help="comma-separated candidate sizes (table unit), or a CSV file with a "
-                        "size column and an optional cost column")
-    g.add_argument("--target", type=open_interval(0.0, np.inf, "a positive number"), default=70.0,
+                        "size column and an optional cost column. Default: log-spaced, about "
+                        "4 per factor of ten, from the largest measured size to twice the "
+                        "target, through the target and (tables in B) the paper's 13, 32 and "
+                        "70 B; e.g. 8,13,20,32,70,140 for the bundled table")
+    g.add_argument("--target", type=POSITIVE, default=70.0,
                    help="size whose prediction should become more certain (default 70)")
-    g.add_argument("--new-se", type=open_interval(0.0, np.inf, "a positive number"), default=None, metavar="SE",
+    g.add_argument("--new-se", type=POSITIVE, default=None, metavar="SE",
                    help="standard error of the new measurement, pp (default: the table's "
                         "largest SE)")
     g.add_argument("--costs", type=size_list, default=None, metavar="C[,C]",
@@ -69,7 +76,7 @@ def add_parser(sub) -> None:
 def _candidates(text: str, costs):
     path = Path(text)
     if path.suffix.lower() == ".csv" or path.exists():
-        frame = read_csv(path)
+        frame = read_table(path)
         cols = {normalise_name(c): c for c in frame.columns}
         size_col = next((cols[c] for c in ("size", "size_b", "candidate", "candidates")
                          if c in cols), None)
@@ -97,9 +104,14 @@ def run(args: argparse.Namespace) -> int:
     from scalefit.studies.design import design
 
     groups = load_groups(args)
-    sizes, costs = _candidates(args.candidates, args.costs)
     payloads = {}
     for label, table in groups.items():
+        sizes, costs = (_candidates(args.candidates, args.costs) if args.candidates else
+                        (default_candidates(table.size.max(), args.target, table.size_unit),
+                         args.costs))
+        if not args.candidates:
+            print(f"default candidates: {', '.join(f'{c:g}' for c in sizes)} {table.size_unit} "
+                  "(--candidates to choose others)")
         result = design(table, sizes, target=args.target, new_se=args.new_se, costs=costs,
                         n_sims=args.sims, seed=args.seed, draws=args.draws,
                         criterion=args.criterion, weights_criterion=args.weights,

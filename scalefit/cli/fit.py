@@ -11,7 +11,7 @@ from scalefit.core.average import CRITERIA, fit_laws
 from scalefit.core.laws import LAWS, PAPER_LAWS
 from scalefit.data import default_sizes
 from scalefit.io import atomic_write_csv, atomic_write_json
-from scalefit.methods import method_names, predictive
+from scalefit.methods import DEFAULT_METHOD, method_names, predictive
 from scalefit.report.text import format_bootstrap, format_fit, format_mcmc, format_predictive
 
 EXAMPLES = """\
@@ -78,7 +78,7 @@ def add_parser(sub) -> None:
                    choices=("aic", "aicc", "bic", "stacking", "pseudo-bma"),
                    help="weights of the posterior mixture: information-criterion weights "
                         "(default: --criterion) or stacking / pseudo-BMA from PSIS-LOO")
-    u.add_argument("--interval", choices=(*method_names(), "none"), default="lfo_aicc",
+    u.add_argument("--interval", choices=(*method_names(), "none"), default=DEFAULT_METHOD,
                    help="calibrated predictive interval printed after the paper's eq. 9 result "
                         "(JSON key 'calibrated'): lfo_aicc (default) widens eq. 9 by the "
                         "table's own leave-future-out errors and uses AICc weights; it held "

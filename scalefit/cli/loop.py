@@ -41,7 +41,7 @@ def budget(text: str) -> tuple[int | None, float | None]:
 
 
 def add_parser(sub) -> None:
-    from scalefit.methods import method_names
+    from scalefit.methods import DEFAULT_METHOD, method_names
     from scalefit.runner import cli as runner_cli
 
     p = sub.add_parser("loop", help="closed loop: fit, pick the next size by information per "
@@ -63,7 +63,7 @@ def add_parser(sub) -> None:
                    help="evaluation split fitted (default id)")
     g.add_argument("--baseline", choices=("sft", "base"), default="sft",
                    help="gain fitted: OPSD - SFT (default) or OPSD - base")
-    g.add_argument("--interval", choices=method_names(), default="lfo_aicc",
+    g.add_argument("--interval", choices=method_names(), default=DEFAULT_METHOD,
                    help="predictive interval reported at the target (default lfo_aicc, "
                         "docs/calibration.md)")
     g.add_argument("--n-sims", type=runner_cli.positive_type(int), default=200, metavar="S",

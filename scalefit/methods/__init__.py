@@ -14,9 +14,9 @@ from scalefit.methods import (
                                    structure,  # noqa: F401,E402  lfo, lfo_aicc
                                    student,  # noqa: F401,E402
 )
-from scalefit.methods.base import (ALIASES, METHODS, EmpiricalPredictive, Method, Predictive,
+from scalefit.methods.base import (ALIASES, DEFAULT_METHOD, METHODS, EmpiricalPredictive, Method, Predictive,
                                    ReplicateBatch, get_method, method_names, predictive, register,
                                    resolve_methods)
 
-__all__ = ["ALIASES", "METHODS", "EmpiricalPredictive", "Method", "Predictive", "ReplicateBatch",
+__all__ = ["ALIASES", "DEFAULT_METHOD", "METHODS", "EmpiricalPredictive", "Method", "Predictive", "ReplicateBatch",
            "get_method", "method_names", "predictive", "register", "resolve_methods"]

@@ -200,6 +200,7 @@ class Method:
 
 METHODS: dict[str, Method] = {}
 ALIASES: dict[str, str] = {}
+DEFAULT_METHOD = "lfo_aicc"  # the calibrated interval printed by `scalefit fit` (docs/calibration.md)
 
 
 def register(method: Method, aliases: tuple[str, ...] = ()) -> Method:
