@@ -7,7 +7,7 @@ same columns (``size``, ``gain``, ``se``[, ``benchmark``], or an accuracy table)
 >>> result = sf.fit("data/opsd_scaling_paper.csv")
 >>> print(result.summary())                         # Table 1, predictions at 14, 70, 405 B
 >>> result.to_frame()                               # one row per law: k, chi², AIC, ..., weight
->>> pred = result.predict([70.0])                   # the calibrated default (lfo_aicc)
+>>> pred = result.predict([70.0])                   # the default forecast (damped_trend)
 >>> pred.mean, pred.interval(0.95)
 >>> result.predict([70.0], method="paper").mean     # the scaling paper's eq. 8-9: 19.61 pp
 >>> fig = result.plot()                             # Figure 1
@@ -16,7 +16,7 @@ same columns (``size``, ``gain``, ``se``[, ``benchmark``], or an accuracy table)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -26,11 +26,13 @@ from scalefit.methods import DEFAULT_METHOD as DEFAULT_INTERVAL
 
 
 def load(source, *, benchmark: str | None = None, size_unit: str | None = None,
-         treatment: str | None = None, baseline: str | None = None) -> GainTable:
-    """A ``GainTable`` from a CSV path, a DataFrame or a ``GainTable`` (returned as is).
+         treatment: str | None = None, baseline: str | None = None,
+         bounds: tuple[float, float] | None = None) -> GainTable:
+    """A ``GainTable`` from a file path, a DataFrame or a ``GainTable`` (returned as is).
 
     ``benchmark`` keeps one benchmark (``"mean"`` pools them); ``treatment``/``baseline`` turn an
-    accuracy table into gains (default OPSD − SFT).
+    accuracy table into gains (default OPSD − SFT); ``bounds`` is the possible range of the
+    values (default [−100, 100], a gain in pp; (0, 100) for an accuracy, (0, inf) for a loss).
 
     >>> table = sf.load(pd.DataFrame({"size": [0.5, 1, 8], "gain": [1.1, 1.6, 4.9],
     ...                               "se": [0.4, 0.4, 0.5]}))
@@ -40,7 +42,8 @@ def load(source, *, benchmark: str | None = None, size_unit: str | None = None,
     else:
         table = load_gain_table(source, size_unit=size_unit, treatment=treatment,
                                 baseline=baseline)
-    return table.select(benchmark) if benchmark is not None else table
+    table = table.select(benchmark) if benchmark is not None else table
+    return table if bounds is None else replace(table, bounds=tuple(bounds))
 
 
 @dataclass
@@ -58,7 +61,7 @@ class FitReport:
 
     def summary(self, sizes=None) -> str:
         """The printout of ``scalefit fit``: the fits, the weights and the predictions at
-        ``sizes`` (default 14, 70, 405 B), then the calibrated interval."""
+        ``sizes`` (default 14, 70, 405 B), then the default forecast (``interval``)."""
         from scalefit.report.text import format_fit, format_predictive
 
         sizes = default_sizes(self.table) if sizes is None else sizes
@@ -74,7 +77,8 @@ class FitReport:
     def predict(self, sizes, method: str | None = None):
         """The predictive distribution at ``sizes`` (table unit) of a registered method
         (``scalefit.methods.METHODS``; default ``interval``): ``.mean``, ``.interval(level)``,
-        ``.quantile(q)``. ``method="paper"`` is the scaling paper's eq. 8-9 normal."""
+        ``.quantile(q)``, inside the table's possible range. ``method="paper"`` is the scaling
+        paper's eq. 8-9 normal."""
         from scalefit.methods import predictive
 
         return predictive(self.table, sizes, method or self.interval)

@@ -66,6 +66,7 @@ METHOD_COLUMNS = ("method",)
 ACCURACY_COLUMNS = {"accuracy_pct": 1.0, "accuracy": 1.0, "acc": 1.0, "acc_pct": 1.0,
                     "accuracy_frac": 100.0, "acc_frac": 100.0}
 N_PROBLEMS_COLUMNS = ("n_problems", "n_items", "num_problems")
+GAIN_RANGE = (-100.0, 100.0)  # a gain in pp of an accuracy: the possible range of a table's values
 
 
 def normalise_name(name: str) -> str:
@@ -75,7 +76,13 @@ def normalise_name(name: str) -> str:
 
 @dataclass
 class GainTable:
-    """Gains (percentage points) ± standard errors at model sizes (in ``size_unit``)."""
+    """Gains (percentage points) ± standard errors at model sizes (in ``size_unit``).
+
+    ``bounds`` is the possible range of the values ([0, 100] for an accuracy, (0, ∞) for a
+    loss); predictions never leave it. Left as None, ``value_range`` infers it: a gain in pp
+    of an accuracy lies in [−100, 100], and in [−a, 100 − a] when the table carries the
+    baseline's accuracy a (column ``baseline_column``; see ``value_range``).
+    """
 
     size: np.ndarray
     gain: np.ndarray
@@ -85,6 +92,8 @@ class GainTable:
     extra: pd.DataFrame = field(default_factory=pd.DataFrame)
     source: str = "<memory>"
     notes: list[str] = field(default_factory=list)
+    bounds: tuple[float, float] | None = None
+    baseline_column: str | None = None
 
     def __post_init__(self):
         self.size, self.gain, self.se = (np.asarray(v, dtype=float)
@@ -97,6 +106,24 @@ class GainTable:
 
     def __len__(self) -> int:
         return len(self.size)
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The possible range of the values: ``bounds`` if given; else, for a table that carries
+        the baseline's accuracy a (pp) in ``baseline_column``, [−max a, 100 − min a] over the rows
+        at the largest size, a gain's range if the baseline's accuracy at the sizes forecast is
+        that at the largest measured one (the usual case of a baseline that does not get worse
+        with size keeps every possible gain above the lower bound); else [−100, 100]."""
+        if self.bounds is not None:
+            return tuple(self.bounds)
+        if self.baseline_column is None or self.baseline_column not in self.extra:
+            return GAIN_RANGE
+        a = pd.to_numeric(self.extra[self.baseline_column], errors="coerce").to_numpy(float)
+        a = a[self.size == self.size.max()]
+        a = a[np.isfinite(a)]
+        if a.size == 0:
+            return GAIN_RANGE
+        return (-float(a.max()), 100.0 - float(a.min()))
 
     @property
     def unit_label(self) -> str:
@@ -155,7 +182,7 @@ class GainTable:
         if dropped:
             notes.append(f"sizes {dropped} dropped: not measured on every benchmark")
         return GainTable(agg.index.to_numpy(), agg["gain"].to_numpy(), agg["se"].to_numpy(),
-                         self.size_unit, source=self.source, notes=notes)
+                         self.size_unit, source=self.source, notes=notes, bounds=self.bounds)
 
     def split(self, by: list[str]) -> dict[str, "GainTable"]:
         """One table per level of the ``by`` columns (``"benchmark"`` or extra columns)."""
@@ -484,4 +511,8 @@ def load_gain_table(path: str | Path | pd.DataFrame, *, size_unit: str | None = 
     table = gain_table_from_frame(frame, source, size_unit=size_unit, by=tuple(by),
                                   gain_unit=gain_unit)
     table.notes[:0] = notes
+    if baseline is not None and f"accuracy_{baseline}" in table.extra:
+        table.baseline_column = f"accuracy_{baseline}"
+    elif "acc_base" in table.extra:  # the runner's tables: the base student's accuracy
+        table.baseline_column = "acc_base"
     return table

@@ -5,7 +5,7 @@ Each round of :func:`run_loop`:
 1. reads the runner's table (``gains_all.csv`` in the loop's folder) at one reference richness,
    one split and one comparison (OPSD − SFT by default), keeping the distillable rows;
 2. fits the five laws and computes the calibrated predictive interval at the ``target`` size
-   (``scalefit.methods``, default ``lfo_aicc``);
+   (``scalefit.methods``, default ``DEFAULT_METHOD``);
 3. ranks the candidate sizes not yet run by the expected reduction of the model-averaged
    predictive variance at the target per unit of compute (``scalefit.studies.design``, criterion
    ``reduction_per_cost``; the cost of a size is the runner's estimate of its training FLOPs,

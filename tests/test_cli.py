@@ -74,18 +74,26 @@ def test_unwritable_json_path_is_one_line(paper_csv, tmp_path):
 
 
 def test_fit_json_adds_calibrated_interval_keeps_core(paper_csv, tmp_path):
-    """`--interval` adds a 'calibrated' key beside the unchanged eq. 9 result."""
-    plain, calib = tmp_path / "plain.json", tmp_path / "calib.json"
+    """`--interval` adds a 'calibrated' key (and the table's leave-future-out check) beside the
+    unchanged eq. 9 result; the default is the registry's DEFAULT_METHOD."""
+    from scalefit.methods import DEFAULT_METHOD
+
+    plain, calib, lfo = tmp_path / "plain.json", tmp_path / "calib.json", tmp_path / "lfo.json"
     assert main(["fit", str(paper_csv), "--at", "70", "--interval", "none", "--json", str(plain)]) == 0
     assert main(["fit", str(paper_csv), "--at", "70", "--json", str(calib)]) == 0
-    a, b = json.loads(plain.read_text()), json.loads(calib.read_text())
-    assert "calibrated" not in a and set(b) - set(a) == {"calibrated"}
+    assert main(["fit", str(paper_csv), "--at", "70", "--interval", "lfo_aicc", "--json",
+                 str(lfo)]) == 0
+    a, b, c = (json.loads(p.read_text()) for p in (plain, calib, lfo))
+    assert "calibrated" not in a and set(b) - set(a) == {"calibrated", "lfo_skill"}
     assert a["average"] == b["average"] and a["laws"] == b["laws"]
-    assert b["calibrated"]["method"] == "lfo_aicc"
+    assert b["calibrated"]["method"] == DEFAULT_METHOD
     lo, hi = b["calibrated"]["predictions"]["70"]["ci95"]
-    assert lo < b["calibrated"]["predictions"]["70"]["mean"] < hi
+    assert -100 <= lo < b["calibrated"]["predictions"]["70"]["median"] < hi <= 100
+    assert c["calibrated"]["method"] == "lfo_aicc"
+    lo, hi = c["calibrated"]["predictions"]["70"]["ci95"]
+    assert lo < c["calibrated"]["predictions"]["70"]["mean"] < hi
     # wider than the paper's normal eq. 9 interval: the model-structure term only adds variance
-    assert hi - lo > 2 * 1.96 * b["average"]["70"]["sd"]
+    assert hi - lo > 2 * 1.96 * c["average"]["70"]["sd"]
 
 
 def test_backtest_needs_a_table_or_curves(paper_csv):

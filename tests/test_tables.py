@@ -263,4 +263,6 @@ def test_html_report_names_the_data_provenance(html_report, paper_csv):
 
     text = (html_report / "report.html").read_text(encoding="utf-8")
     assert hashlib.sha256(paper_csv.read_bytes()).hexdigest() in text
-    assert str(paper_csv) in text and "lfo_aicc" in text
+    from scalefit.methods import DEFAULT_METHOD
+
+    assert str(paper_csv) in text and DEFAULT_METHOD in text

@@ -64,7 +64,8 @@ def add_parser(sub) -> None:
                    help="number of largest distinct sizes held out (default 1)")
     g.add_argument("--methods", type=name_list, default=None, metavar="M[,M]",
                    help=f"methods scored (default {','.join(DEFAULT_METHODS)}; with --curves "
-                        "every registered method)")
+                        "every registered method); persistence, the reference of the skill, is "
+                        "always scored")
     g.add_argument("--levels", type=_levels, default=list(LEVELS),
                    help="nominal interval levels (default 0.68,0.95)")
     x = p.add_argument_group("execution")
@@ -81,16 +82,21 @@ def add_parser(sub) -> None:
     p.set_defaults(handler=run)
 
 
+def with_reference(methods: list[str]) -> list[str]:
+    """``methods`` and persistence, the reference every skill is measured against."""
+    return list(methods) + ([] if "persistence" in methods else ["persistence"])
+
+
 def run_curves(args: argparse.Namespace) -> int:
     """``--curves``: every predictive method on the public curve sets; coverage, APE, a plot."""
     from scalefit.executor import make_executor
     from scalefit.io import atomic_write_csv, atomic_write_json
     from scalefit.methods import METHODS
     from scalefit.report.tables import to_markdown
-    from scalefit.studies.curves import external_curves
+    from scalefit.studies.curves import RELATIVE_ERRORS, external_curves
     from scalefit.studies.scoring import coverage_curve, score_curves, summarise
 
-    methods = tuple(METHODS if args.methods is None else args.methods)
+    methods = tuple(METHODS if args.methods is None else with_reference(args.methods))
     scores, coverage, summaries = [], {}, {}
     with make_executor(args.workers, args.scheduler) as executor:
         for name in args.curves:
@@ -99,10 +105,11 @@ def run_curves(args: argparse.Namespace) -> int:
                                  executor=None if args.workers == 1 and not args.scheduler
                                  else executor).assign(curve_set=name)
             scores.append(frame)
-            summaries[name] = summarise(frame)
+            summaries[name] = summarise(frame, relative=RELATIVE_ERRORS[name])
             coverage[name] = coverage_curve(frame)
-            cols = ["method", "points", "coverage68", "coverage95", "median_ape", "mape",
-                    "rmsle", "interval_score95"]
+            cols = ["method", "points", "skill", "skill_per_curve", "median_abs_error",
+                    "median_ape", "coverage68", "coverage95", "median_width95",
+                    "interval_score95_abs", "outside_range"]
             print(f"== {name}: {len(curves)} curves, held-out points scored per method ==")
             print(to_markdown(summaries[name][[c for c in cols if c in summaries[name]]], 3))
     if args.plot:

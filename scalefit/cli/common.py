@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 import numpy as np
 
+from scalefit.core.bounds import parse_range
 from scalefit.data import GAIN_UNITS, UNIT_FACTORS, GainTable, load_gain_table
+from scalefit.errors import DataError
 
 
 def size_list(text: str) -> list[float]:
@@ -98,12 +101,30 @@ def add_table_arguments(p: argparse.ArgumentParser, optional: bool = False) -> N
                         "and no --benchmark is given)")
     g.add_argument("--by", type=name_list, default=[], metavar="COL[,COL]",
                    help="fit each level of these columns separately (e.g. richness)")
+    g.add_argument("--range", type=value_range, default=None, metavar="LO,HI",
+                   help="possible range of the values, which no forecast or interval bound "
+                        "leaves (default -100,100: a gain in pp of an accuracy; 0,100 for an "
+                        "accuracy; 0,inf for a loss)")
+
+
+def value_range(text: str) -> tuple[float, float]:
+    try:
+        return parse_range(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def load_groups(args: argparse.Namespace) -> dict[str | None, GainTable]:
     """The table(s) to fit: ``{None: table}`` for one fit, ``{label: table}`` for several."""
     table = load_gain_table(args.table, size_unit=args.size_unit, treatment=args.treatment,
                             baseline=args.baseline, by=tuple(args.by), gain_unit=args.gain_unit)
+    if args.range is not None:
+        outside = (table.gain < args.range[0]) | (table.gain > args.range[1])
+        if outside.any():
+            row = int(np.flatnonzero(outside)[0])
+            raise DataError(f"{table.source}, row {row + 1}: gain {table.gain[row]:g} is outside "
+                            f"--range {args.range[0]:g},{args.range[1]:g}")
+        table = replace(table, bounds=args.range)
     if args.benchmark is not None:
         table = table.select(args.benchmark)
     by = list(args.by)

@@ -64,8 +64,8 @@ def add_parser(sub) -> None:
     g.add_argument("--baseline", choices=("sft", "base"), default="sft",
                    help="gain fitted: OPSD - SFT (default) or OPSD - base")
     g.add_argument("--interval", choices=method_names(), default=DEFAULT_METHOD,
-                   help="predictive interval reported at the target (default lfo_aicc, "
-                        "docs/calibration.md)")
+                   help=f"predictive interval reported at the target (default "
+                        f"{DEFAULT_METHOD}, docs/calibration.md)")
     g.add_argument("--n-sims", type=runner_cli.positive_type(int), default=200, metavar="S",
                    help="simulations per candidate in the design criterion (default 200)")
     runner_cli.add_arguments(p)

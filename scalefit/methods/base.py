@@ -1,11 +1,16 @@
 """The predictive-method protocol and its one registry.
 
 A *method* maps a gain table and target sizes to a predictive distribution at those sizes: an
-object with ``sizes``, ``mean`` and ``interval(level) -> (lo, hi)`` (and ``quantile(q)``;
-``draws`` where it is made of draws). Two predictive types cover every registered method:
+object with ``sizes``, ``mean``, ``interval(level) -> (lo, hi)``, ``quantile(q)`` and ``cdf(y)``
+(``draws`` where it is made of draws). Three predictive types cover every registered method:
 
-``Predictive``            a location-scale Student-t per size (df = ∞ is the normal);
-``EmpiricalPredictive``   draws (R, m), e.g. bootstrap replicates: mean and percentile intervals.
+``Predictive``              a location-scale Student-t per size (df = ∞ is the normal);
+``TransformedPredictive``   a Student-t in the range-transformed space of ``scalefit.core.bounds``;
+``EmpiricalPredictive``     draws (R, m), e.g. bootstrap replicates: mean and percentile intervals.
+
+Every predictive a registered method returns lies in the table's possible range
+(``GainTable.value_range``): ``Method.__call__`` censors it there (``within``), so no point or interval
+bound leaves [lo, hi]; a distribution already inside it is unchanged.
 
 Methods are ``Method`` objects registered by name in ``METHODS`` (``register``); one module per
 method in ``scalefit/methods/`` registers it, and ``scalefit/methods/__init__.py`` imports each
@@ -18,13 +23,14 @@ synthetic validation uses instead of calling it once per replicate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Protocol
 
 import numpy as np
 from scipy import stats
 
 from scalefit.core.average import AveragedPrediction, average_batch, size_key
+from scalefit.core.bounds import UNBOUNDED, from_z, to_z
 from scalefit.core.fit import BatchFit, fit_law_batch
 from scalefit.core.laws import PAPER_LAWS
 from scalefit.data import GainTable
@@ -41,10 +47,16 @@ class PredictiveLike(Protocol):
 
     def cdf(self, values) -> np.ndarray: ...
 
+    def within(self, bounds: tuple[float, float]) -> "PredictiveLike": ...
+
 
 @dataclass
 class Predictive:
-    """Student-t predictive per size: ``mean + scale · t_df``; df = inf is the normal."""
+    """Student-t predictive per size: ``location + scale · t_df``; df = inf is the normal.
+
+    With ``bounds`` it is censored to [lo, hi]: ``mean`` and every quantile are clipped there
+    (``location`` keeps the unclipped centre).
+    """
 
     sizes: np.ndarray
     mean: np.ndarray
@@ -52,23 +64,33 @@ class Predictive:
     df: np.ndarray
     method: str
     notes: list[str] = field(default_factory=list)
+    bounds: tuple[float, float] = UNBOUNDED
+
+    def __post_init__(self):
+        self.location = np.asarray(self.mean, float)
+        self.mean = np.clip(self.location, *self.bounds)
+
+    def within(self, bounds: tuple[float, float]) -> "Predictive":
+        return replace(self, mean=self.location, bounds=bounds)
 
     def quantile(self, q) -> np.ndarray:
         """The ``q`` quantile per size (q scalar, or (k,) for a (k, m) result)."""
         q = np.asarray(q, float)
-        return self.mean + stats.t.ppf(q[..., None] if q.ndim else q, self.df) * self.scale
+        t = stats.t.ppf(q[..., None] if q.ndim else q, self.df)
+        return np.clip(self.location + t * self.scale, *self.bounds)
 
     def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Central ``level`` interval."""
         q = stats.t.ppf(0.5 + level / 2.0, self.df)
-        return self.mean - q * self.scale, self.mean + q * self.scale
+        return (np.clip(self.location - q * self.scale, *self.bounds),
+                np.clip(self.location + q * self.scale, *self.bounds))
 
     def cdf(self, values) -> np.ndarray:
         """P(value ≤ ``values``) per size: the probability integral transform of a truth."""
-        return stats.t.cdf(np.asarray(values, float), self.df, self.mean, self.scale)
+        return stats.t.cdf(np.asarray(values, float), self.df, self.location, self.scale)
 
     def logpdf(self, values) -> np.ndarray:
-        return stats.t.logpdf(np.asarray(values, float), self.df, self.mean, self.scale)
+        return stats.t.logpdf(np.asarray(values, float), self.df, self.location, self.scale)
 
     def to_dict(self) -> dict:
         lo68, hi68 = self.interval(0.68)
@@ -83,6 +105,54 @@ class Predictive:
 
 
 @dataclass
+class TransformedPredictive:
+    """A Student-t in the range-transformed space z = ``to_z(y, *bounds)``
+    (``scalefit.core.bounds``): z ~ ``z_location + z_scale · t_df``, mapped back to y and censored
+    to ``censor`` (a range inside ``bounds``, e.g. a gain's range given the baseline's accuracy).
+    ``mean`` is the predictive median (the back-transformed location); every quantile lies in
+    the bounds."""
+
+    sizes: np.ndarray
+    z_location: np.ndarray
+    z_scale: np.ndarray
+    df: np.ndarray
+    bounds: tuple[float, float]
+    method: str
+    notes: list[str] = field(default_factory=list)
+    censor: tuple[float, float] = UNBOUNDED
+
+    @property
+    def mean(self) -> np.ndarray:
+        return np.clip(from_z(self.z_location, *self.bounds), *self.censor)
+
+    def within(self, bounds: tuple[float, float]) -> "TransformedPredictive":
+        return replace(self, censor=(max(bounds[0], self.bounds[0]),
+                                     min(bounds[1], self.bounds[1])))
+
+    def quantile(self, q) -> np.ndarray:
+        q = np.asarray(q, float)
+        t = stats.t.ppf(q[..., None] if q.ndim else q, self.df)
+        return np.clip(from_z(self.z_location + t * self.z_scale, *self.bounds), *self.censor)
+
+    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self.quantile([0.5 - level / 2.0, 0.5 + level / 2.0])
+        return lo, hi
+
+    def cdf(self, values) -> np.ndarray:
+        z = to_z(values, *self.bounds)
+        return stats.t.cdf(z, self.df, self.z_location, self.z_scale)
+
+    def to_dict(self) -> dict:
+        lo68, hi68 = self.interval(0.68)
+        lo95, hi95 = self.interval(0.95)
+        return {"method": self.method, "notes": list(self.notes), "bounds": list(self.bounds),
+                "predictions": {size_key(s): {"median": float(m), "ci68": [float(a), float(b)],
+                                              "ci95": [float(c), float(d)]}
+                                for s, m, a, b, c, d in zip(self.sizes, self.mean, lo68, hi68,
+                                                            lo95, hi95)}}
+
+
+@dataclass
 class EmpiricalPredictive:
     """A predictive given by draws (R, m), e.g. bootstrap replicates: mean of the draws and
     percentile intervals. ``failed`` counts draws that are not finite (left out)."""
@@ -91,9 +161,14 @@ class EmpiricalPredictive:
     draws: np.ndarray
     method: str
     notes: list[str] = field(default_factory=list)
+    bounds: tuple[float, float] = UNBOUNDED
+
+    def within(self, bounds: tuple[float, float]) -> "EmpiricalPredictive":
+        return replace(self, bounds=bounds)
 
     def _finite(self) -> np.ndarray:
-        return np.where(np.isfinite(self.draws), self.draws, np.nan)
+        """The finite draws, censored to the bounds (NaN for the others)."""
+        return np.where(np.isfinite(self.draws), np.clip(self.draws, *self.bounds), np.nan)
 
     @property
     def mean(self) -> np.ndarray:
@@ -195,12 +270,13 @@ class Method:
         return self.name
 
     def __call__(self, table: GainTable, sizes) -> PredictiveLike:
-        return self.predict(table, np.atleast_1d(np.asarray(sizes, float)))
+        """The predictive at ``sizes``, inside the table's possible range (``table.value_range``)."""
+        return self.predict(table, np.atleast_1d(np.asarray(sizes, float))).within(table.value_range)
 
 
 METHODS: dict[str, Method] = {}
 ALIASES: dict[str, str] = {}
-DEFAULT_METHOD = "lfo_aicc"  # the calibrated interval printed by `scalefit fit` (docs/calibration.md)
+DEFAULT_METHOD = "damped_trend"  # the forecast `scalefit fit` prints after eq. 9 (docs/calibration.md)
 
 
 def register(method: Method, aliases: tuple[str, ...] = ()) -> Method:

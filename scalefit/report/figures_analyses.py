@@ -136,7 +136,7 @@ def figure_design(des):
     return fig
 
 
-def figure_calibration(coverage: dict, highlight: str = "lfo_aicc"):
+def figure_calibration(coverage: dict, highlight: str = "damped_trend"):
     """Calibration plot of the real-data backtest: observed against nominal coverage of central
     intervals, one panel per data set. ``coverage[name]`` is a DataFrame, methods × levels
     (``scalefit.studies.scoring.coverage_curve``)."""
@@ -151,5 +151,31 @@ def figure_calibration(coverage: dict, highlight: str = "lfo_aicc"):
         ax.set_xlim(0.45, 1.0)
         ax.set_ylim(0.0, 1.02)
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def figure_skill(summaries: dict, metric: str = "skill", highlight: str = "damped_trend"):
+    """Skill of every method on every corpus: ``summaries[corpus]`` is a
+    ``scalefit.studies.scoring.summarise`` table; cells are its ``metric`` (median |error| /
+    persistence's, < 1 beats persistence), coloured on a log scale around 1."""
+    methods = list(dict.fromkeys(m for t in summaries.values() for m in t["method"]))
+    values = np.array([[t.set_index("method")[metric].get(m, np.nan) for t in summaries.values()]
+                       for m in methods], float)
+    fig, ax = new_figure(figsize=(1.6 * len(summaries) + 3.5, 0.32 * len(methods) + 1.4))
+    logv = np.log2(np.clip(values, 1 / 8, 8))
+    im = ax.imshow(logv, cmap="RdBu_r", vmin=-2, vmax=2, aspect="auto")
+    for i, m in enumerate(methods):
+        for j in range(len(summaries)):
+            if np.isfinite(values[i, j]):
+                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if abs(logv[i, j]) > 1.2 else "black",
+                        fontweight="bold" if m == highlight else "normal")
+    ax.set_xticks(range(len(summaries)), list(summaries))
+    ax.set_yticks(range(len(methods)), [f"▶ {m}" if m == highlight else m for m in methods],
+                  fontsize=8)
+    ax.set_title(f"{metric}: median |error| ÷ persistence's (blue: beats persistence)",
+                 fontsize=9)
+    fig.colorbar(im, ax=ax, label="log2 skill", shrink=0.8)
     fig.tight_layout()
     return fig

@@ -56,18 +56,21 @@ def html_table(frame: pd.DataFrame, digits: int = 3) -> str:
 
 
 def calibrated_frame(calibrated, unit: str) -> pd.DataFrame:
-    """Size, mean, scale, df and the 68% and 95% intervals of a ``Predictive``, as text."""
+    """Size, point and the 68% and 95% intervals of a predictive (and the scale and df of a
+    Student-t), as text."""
     lo68, hi68 = calibrated.interval(0.68)
     lo95, hi95 = calibrated.interval(0.95)
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         "size": [f"{s:g} {unit}" for s in calibrated.sizes],
-        "mean (pp)": [f"{m:.2f}" for m in calibrated.mean],
+        "point (pp)": [f"{m:.2f}" for m in calibrated.mean],
         "68% interval": [f"[{a:.2f}, {b:.2f}]" for a, b in zip(lo68, hi68)],
         "95% interval": [f"[{a:.2f}, {b:.2f}]" for a, b in zip(lo95, hi95)],
-        "scale": [f"{s:.2f}" for s in calibrated.scale],
-        "df": [f"{d:g}" if np.isfinite(d) else "∞"
-               for d in np.broadcast_to(calibrated.df, calibrated.sizes.shape)],
     })
+    if hasattr(calibrated, "scale"):
+        frame["scale"] = [f"{s:.2f}" for s in calibrated.scale]
+        frame["df"] = [f"{d:g}" if np.isfinite(d) else "∞"
+                       for d in np.broadcast_to(calibrated.df, calibrated.sizes.shape)]
+    return frame
 
 
 def provenance(table: GainTable) -> list[tuple[str, str]]:

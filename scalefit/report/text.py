@@ -111,22 +111,31 @@ def format_bootstrap(result) -> str:
 
 
 def format_predictive(pred, unit: str) -> str:
-    """The calibrated predictive (``scalefit.methods.Predictive``): mean, scale, and the 68%
-    and 95% intervals per size, with the method's notes."""
+    """A predictive (``scalefit.methods``): the point and the 68% and 95% intervals per size
+    (with the scale and degrees of freedom of a Student-t), and the method's notes."""
     lo68, hi68 = pred.interval(0.68)
     lo95, hi95 = pred.interval(0.95)
-    df = np.broadcast_to(pred.df, pred.sizes.shape)
-    rows = [[f"{s:g} {unit}", fmt(m, 2), fmt(sc, 2), "∞" if not np.isfinite(d) else f"{d:g}",
-             f"[{fmt(a, 2)}, {fmt(b, 2)}]", f"[{fmt(c, 2)}, {fmt(e, 2)}]"]
-            for s, m, sc, d, a, b, c, e in zip(pred.sizes, pred.mean, pred.scale, df, lo68, hi68,
-                                               lo95, hi95)]
-    title = (f"Calibrated predictive interval ({pred.method}; docs/calibration.md): Student-t "
-             "with the eq. 9 variance plus a model-structure term from this table's own "
-             "leave-future-out errors" if pred.method.startswith("lfo") else
-             f"Predictive interval ({pred.method}; docs/calibration.md)")
+    student = hasattr(pred, "scale") and hasattr(pred, "df")
+    rows = []
+    for j, s in enumerate(pred.sizes):
+        row = [f"{s:g} {unit}", fmt(pred.mean[j], 2)]
+        if student:
+            d = np.broadcast_to(pred.df, pred.sizes.shape)[j]
+            row += [fmt(pred.scale[j], 2), "∞" if not np.isfinite(d) else f"{d:g}"]
+        rows.append(row + [f"[{fmt(lo68[j], 2)}, {fmt(hi68[j], 2)}]",
+                           f"[{fmt(lo95[j], 2)}, {fmt(hi95[j], 2)}]"])
+    titles = {"damped_trend": "Forecast (damped_trend, the default; docs/calibration.md): damped "
+                              "log-linear trend from the last measured gain, in logit space, with "
+                              "a structure error that grows with the distance; median and "
+                              "intervals, inside the possible range",
+              "lfo_aicc": "Calibrated predictive interval (lfo_aicc; docs/calibration.md): "
+                          "Student-t with the eq. 9 variance plus a model-structure term from "
+                          "this table's own leave-future-out errors"}
+    title = titles.get(pred.method, f"Predictive interval ({pred.method}; docs/calibration.md)")
     notes = "".join(f"\n  note: {n}" for n in pred.notes)
+    header = (["size", "mean (pp)", "scale", "df"] if student else ["size", "median (pp)"])
     return (title + notes + "\n\n"
-            + _table(["size", "mean (pp)", "scale", "df", "68% interval", "95% interval"], rows))
+            + _table(header + ["68% interval", "95% interval"], rows))
 
 
 def format_mcmc(result) -> str:
@@ -332,12 +341,16 @@ def format_backtest(result, points: bool = True) -> str:
                            + ("" if r[f"in{k}"] else " miss") for k in keys])
         lines += ["", _table(header, rows, left=(0, 1))]
     s = result.summary()
-    header = ["method", "points", "bias", "MAE", "MAPE %", "median APE %"] + [
-        f"cover {k}%" for k in keys]
-    rows = [[r["method"], str(r["points"]), fmt(r.get("bias"), 2), fmt(r.get("mae"), 2),
-             fmt(r.get("mape"), 1), fmt(r.get("median_ape"), 1)]
-            + [fmt(r.get(f"coverage{k}"), 2) for k in keys] for _, r in s.iterrows()]
-    lines += ["", "summary (error = truth − prediction, pp):", _table(header, rows)]
+    header = ["method", "points", "skill", "bias", "MAE", "median |err|", "MAPE %",
+              "median APE %"] + [f"cover {k}%" for k in keys] + ["95% width", "int. score"]
+    rows = [[r["method"], str(r["points"]), fmt(r.get("skill"), 2), fmt(r.get("bias"), 2),
+             fmt(r.get("mae"), 2), fmt(r.get("median_abs_error"), 2), fmt(r.get("mape"), 1),
+             fmt(r.get("median_ape"), 1)]
+            + [fmt(r.get(f"coverage{k}"), 2) for k in keys]
+            + [fmt(r.get("median_width95"), 2), fmt(r.get("interval_score95_abs"), 2)]
+            for _, r in s.iterrows()]
+    lines += ["", "summary (error = truth − prediction, pp; skill = median |error| ÷ "
+                  "persistence's, < 1 beats it):", _table(header, rows)]
     return "\n".join(lines)
 
 
@@ -371,3 +384,29 @@ def format_design(result) -> str:
                  "so its argmax is the largest candidate)")
     lines += [f"  note: {n}" for n in result.notes[1:]]
     return "\n".join(lines)
+
+
+def format_lfo_skill(result, unit: str = "pp") -> str:
+    """One paragraph: whether the laws (and the default) out-predicted persistence in this
+    table's own leave-future-out checks (``scalefit.studies.backtest.LFOSkill``)."""
+    if result is None:
+        return ("Leave-future-out check: too few sizes to test extrapolation on this table; "
+                "nothing says the laws beat 'the gain stays as it is' here.")
+    e = result.median_abs_error
+    ref = e[result.reference]
+    parts = ", ".join(f"{m} {e[m]:.2f}" for m in result.methods)
+    lines = [f"Leave-future-out check on this table ({result.origins} origins, {result.errors} "
+             f"held-out points): median |error| {parts}, {result.reference} {ref:.2f} {unit}."]
+    laws, default = result.methods[0], result.methods[-1]
+    if e[laws] < ref:
+        lines.append(f"The laws' average out-predicted {result.reference} here (skill "
+                     f"{result.skill(laws):.2f}).")
+    else:
+        lines.append(f"The laws' average did NOT out-predict {result.reference} here (skill "
+                     f"{result.skill(laws):.2f}): do not trust its extrapolation more than "
+                     "'the gain stays as it is'.")
+    if default != laws and e[laws] < e[default]:
+        lines.append(f"It also out-predicted {default} on this table; {default} is the default "
+                     "because it out-predicts the laws on many real curves (docs/calibration.md), "
+                     "so weigh both with so few checks.")
+    return " ".join(lines)

@@ -22,9 +22,10 @@ import pandas as pd
 from scalefit.core.laws import PAPER_LAWS
 from scalefit.data import GainTable
 from scalefit.studies.curves import Curve, holdout_curve
-from scalefit.studies.scoring import LEVELS, labelled_methods, level_key, score_curves
+from scalefit.studies.scoring import LEVELS, labelled_methods, level_key, score_curves, summarise
 
-DEFAULT_METHODS = tuple(PAPER_LAWS) + ("average", "bootstrap", "lfo_aicc")
+DEFAULT_METHODS = tuple(PAPER_LAWS) + ("average", "bootstrap", "lfo_aicc", "persistence",
+                                       "loglinear_last2", "loglinear_wls", "damped_trend")
 
 
 @dataclass
@@ -44,13 +45,16 @@ class BacktestResult:
     curves: int
     holdout: int | None = None
     notes: list[str] = field(default_factory=list)
+    reference: pd.DataFrame | None = None  # persistence's rows, when it was not asked for
 
     def ok(self) -> pd.DataFrame:
         return self.points[self.points["failed"] == ""]
 
     def summary(self) -> pd.DataFrame:
         """Per method: points, curves, failed, bias (mean error), MAE, MAPE, median APE, RMSE and,
-        per level, the observed coverage and its binomial SE (coverage is per point)."""
+        per level, the observed coverage and its binomial SE (coverage is per point); and, from
+        ``scalefit.studies.scoring.summarise``, the skill against persistence (when it was
+        scored), the median absolute error, the median 95% width and the mean interval score."""
         ok = self.ok()
         rows = []
         for method in self.methods:
@@ -68,7 +72,14 @@ class BacktestResult:
                     row[f"coverage{level_key(level)}_se"] = float(
                         np.sqrt(level * (1 - level) / len(sub)))
             rows.append(row)
-        return pd.DataFrame(rows)
+        frame = pd.DataFrame(rows)
+        extra = ["skill", "skill_per_curve", "median_abs_error", "median_width95",
+                 "interval_score95_abs", "outside_range"]
+        if "lo95" in self.points and not self.ok().empty:
+            more = summarise(pd.concat([self.points, self.reference], ignore_index=True)
+                             if self.reference is not None else self.points).set_index("method")
+            frame = frame.join(more[[c for c in extra if c in more]], on="method")
+        return frame
 
     def to_frame(self) -> pd.DataFrame:
         return self.points.copy()
@@ -92,6 +103,9 @@ def backtest_curves(curves: Iterable[Curve], methods=DEFAULT_METHODS, *,
     curves = list(curves)
     levels = tuple(float(v) for v in levels)
     frame = score_curves(curves, methods, levels=levels, executor=executor, quiet=quiet)
+    # persistence is the reference of the skill: scored beside the methods if not among them
+    reference = (None if "persistence" in set(frame["method"]) else
+                 score_curves(curves, ["persistence"], levels=levels, executor=executor))
     frame["error"] = frame["truth"] - frame["mean"]
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["ape"] = 100.0 * np.abs(frame["error"]) / np.abs(frame["truth"])
@@ -101,7 +115,8 @@ def backtest_curves(curves: Iterable[Curve], methods=DEFAULT_METHODS, *,
     first = ["curve", "group", "method", "size", "distance", "truth", "mean", "error", "ape"]
     rest = [c for c in frame.columns if c not in first and c != "failed"]
     frame = frame[first + rest + ["failed"]]
-    return BacktestResult(frame, levels, tuple(labelled_methods(methods)), len(curves), holdout)
+    return BacktestResult(frame, levels, tuple(labelled_methods(methods)), len(curves), holdout,
+                          reference=reference)
 
 
 def backtest(table: GainTable, holdout: int = 1, methods=DEFAULT_METHODS, *,
@@ -123,3 +138,40 @@ def backtest_tables(tables: dict[str, GainTable], holdout: int = 1, methods=DEFA
     curves = [holdout_curve(t, holdout, name=label) for label, t in tables.items()]
     return backtest_curves(curves, methods, levels=levels, executor=executor, quiet=quiet,
                            holdout=holdout)
+
+
+@dataclass
+class LFOSkill:
+    """Leave-future-out absolute errors on one table, per method, and persistence's on the same
+    points (``lfo_skill``)."""
+
+    methods: tuple[str, ...]
+    reference: str
+    median_abs_error: dict[str, float]
+    origins: int
+    errors: int
+
+    def skill(self, method: str) -> float:
+        return self.median_abs_error[method] / self.median_abs_error[self.reference]
+
+    def to_dict(self) -> dict:
+        return {"reference": self.reference, "origins": self.origins, "errors": self.errors,
+                "median_abs_error": dict(self.median_abs_error),
+                "skill": {m: self.skill(m) for m in self.methods}}
+
+
+def lfo_skill(table: GainTable, methods=("average", "damped_trend"), reference="persistence",
+              min_train: int = 3) -> LFOSkill | None:
+    """Did the methods out-predict ``reference`` on this very table? For every origin m ≥
+    ``min_train`` (fit on the m smallest distinct sizes, predict every larger row) the absolute
+    errors of each method and of the reference; None when the table has too few sizes."""
+    sizes = np.unique(table.size)
+    if len(sizes) <= min_train:
+        return None
+    names = tuple(methods) + (reference,)
+    curves = [holdout_curve(table, len(sizes) - m) for m in range(min_train, len(sizes))]
+    frame = score_curves(curves, names)
+    frame = frame[frame["failed"] == ""]
+    errors = (frame["truth"] - frame["mean"]).abs().groupby(frame["method"]).median()
+    return LFOSkill(tuple(methods), reference, {m: float(errors.get(m, np.nan)) for m in names},
+                    len(curves), int((frame["method"] == reference).sum()))

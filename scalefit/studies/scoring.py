@@ -66,11 +66,15 @@ def score_curve(curve: Curve, methods: dict, levels: tuple[float, ...]) -> list[
             continue
         scale = np.broadcast_to(getattr(pred, "scale", np.nan), sizes.shape)
         df = np.broadcast_to(getattr(pred, "df", np.nan), sizes.shape)
+        lo_r, hi_r = curve.train.value_range
+        tight = (np.full((2, len(sizes)), np.nan) if curve.truth_range is None
+                 else np.asarray(curve.truth_range, float))
         for j, (size, truth) in enumerate(zip(sizes, curve.test_value)):
             mean = float(pred.mean[j])
             row = {**base, "size": float(size), "distance": float(np.log(size / top)),
                    "truth": float(truth), "mean": mean, "scale": float(scale[j]),
-                   "df": float(df[j]), "pit": float(pit[j]),
+                   "df": float(df[j]), "pit": float(pit[j]), "range_lo": lo_r,
+                   "range_hi": hi_r, "truth_lo": tight[0, j], "truth_hi": tight[1, j],
                    "failed": "" if np.isfinite(mean) else "no prediction (fit failed or skipped)"}
             for level, (lo, hi) in zip(levels, intervals):
                 row[f"lo{level_key(level)}"] = float(lo[j])
@@ -107,7 +111,8 @@ def score_curves(curves: Iterable[Curve], methods, *, levels: Iterable[float] = 
     frame = pd.DataFrame([row for rows in results for row in rows])
     if frame.empty:
         raise ScalefitError("no curve to score")
-    cols = ["size", "distance", "truth", "mean", "scale", "df", "pit"]
+    cols = ["size", "distance", "truth", "mean", "scale", "df", "pit", "range_lo", "range_hi",
+            "truth_lo", "truth_hi"]
     cols += [f"{side}{level_key(v)}" for v in levels for side in ("lo", "hi")]
     for col in cols:
         if col not in frame:
@@ -133,29 +138,75 @@ def coverage_curve(scores: pd.DataFrame, levels=(0.5, 0.68, 0.8, 0.9, 0.95, 0.99
                          for level in levels})
 
 
-def summarise(scores: pd.DataFrame) -> pd.DataFrame:
+def summarise(scores: pd.DataFrame, reference: str = "persistence",
+              relative: bool = False) -> pd.DataFrame:
     """Per method: coverage of the 68% and 95% intervals (per point and per curve), MAPE, median
-    APE, RMSLE, median width of the 95% interval relative to |truth|, mean 95% interval score."""
+    APE, RMSLE, median width of the 95% interval relative to |truth|, mean 95% interval score
+    relative to |truth|; and, in the data's units, the median absolute error, the median 95%
+    width, the mean 95% interval score, and the number of points or interval bounds outside the
+    possible range (``outside_range``; ``outside_truth_range`` against the tighter range at the
+    held-out size where the curve gives one).
+
+    Skill against ``reference`` (default persistence, when it was scored on the same points):
+    ``skill`` = median |error| / the reference's median |error| (pooled over points; < 1 beats
+    it), ``skill_mean`` the same with means, ``skill_per_curve`` the median over curves of the
+    ratio of mean |error|. ``relative``: errors in % of |truth| for the skill and
+    ``median_abs_error`` (for curves of different scales, e.g. losses).
+    """
     ok = scores[scores["failed"] == ""].copy()
     err = ok["truth"] - ok["mean"]
     ok["ape"] = 100.0 * np.abs(err) / np.abs(ok["truth"])
+    ok["abs_error"] = ok["ape"] if relative else np.abs(err)
     ok["in68"] = (ok["truth"] >= ok["lo68"]) & (ok["truth"] <= ok["hi68"])
     ok["in95"] = (ok["truth"] >= ok["lo95"]) & (ok["truth"] <= ok["hi95"])
     positive = (ok["mean"] > 0) & (ok["truth"] > 0)
     ok["sqlog"] = np.where(positive, np.log(ok["mean"].where(positive, 1.0) /
                                             ok["truth"].where(positive, 1.0)) ** 2, np.nan)
-    ok["rel_width95"] = (ok["hi95"] - ok["lo95"]) / np.abs(ok["truth"])
-    ok["iscore95"] = interval_score(ok["lo95"], ok["hi95"], ok["truth"], 0.95) / np.abs(ok["truth"])
+    ok["width95"] = ok["hi95"] - ok["lo95"]
+    ok["rel_width95"] = ok["width95"] / np.abs(ok["truth"])
+    ok["iscore95_abs"] = interval_score(ok["lo95"], ok["hi95"], ok["truth"], 0.95)
+    ok["iscore95"] = ok["iscore95_abs"] / np.abs(ok["truth"])
+    values = ok[[c for c in ("mean", "lo68", "hi68", "lo95", "hi95") if c in ok]].to_numpy()
+    for name, lo, hi in (("outside", "range_lo", "range_hi"), ("outside_t", "truth_lo", "truth_hi")):
+        if lo in ok:
+            below = values < ok[[lo]].to_numpy() - 1e-9
+            above = values > ok[[hi]].to_numpy() + 1e-9
+            ok[name] = np.sum(below | above, axis=1)
+        else:
+            ok[name] = 0
     per_curve = ok.groupby(["method", "curve"])[["in68", "in95"]].mean().groupby("method").mean()
     table = ok.groupby("method").agg(
         points=("truth", "size"), curves=("curve", "nunique"),
         coverage68=("in68", "mean"), coverage95=("in95", "mean"),
         mape=("ape", "mean"), median_ape=("ape", "median"),
         rmsle=("sqlog", lambda s: float(np.sqrt(np.nanmean(s))) if s.notna().any() else np.nan),
-        median_rel_width95=("rel_width95", "median"), interval_score95=("iscore95", "mean"))
+        median_rel_width95=("rel_width95", "median"), interval_score95=("iscore95", "mean"),
+        median_abs_error=("abs_error", "median"), median_width95=("width95", "median"),
+        interval_score95_abs=("iscore95_abs", "mean"), outside_range=("outside", "sum"),
+        outside_truth_range=("outside_t", "sum"))
     table["coverage68_per_curve"] = per_curve["in68"]
     table["coverage95_per_curve"] = per_curve["in95"]
+    table = table.join(_skill(ok, reference))
     failed = scores[scores["failed"] != ""].groupby("method").size()
     table["failed_curves"] = failed.reindex(table.index).fillna(0).astype(int)
     order = [m for m in scores["method"].drop_duplicates() if m in table.index]
     return table.loc[order].reset_index()
+
+
+def _skill(ok: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """skill, skill_mean and skill_per_curve of every method against ``reference`` on the points
+    both predicted (NaN when the reference was not scored)."""
+    cols = ["skill", "skill_mean", "skill_per_curve"]
+    ref = ok[ok["method"] == reference].set_index(["curve", "size"])["abs_error"]
+    if ref.empty:
+        return pd.DataFrame(columns=cols, dtype=float)
+    rows = {}
+    for method, sub in ok.groupby("method"):
+        both = sub.set_index(["curve", "size"])["abs_error"].to_frame("m").join(
+            ref.rename("r"), how="inner").dropna()
+        by_curve = both.groupby(level="curve").mean()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (by_curve["m"] / by_curve["r"]).replace([np.inf, -np.inf], np.nan)
+            rows[method] = [both["m"].median() / both["r"].median(),
+                            both["m"].mean() / both["r"].mean(), ratio.median()]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=cols)
