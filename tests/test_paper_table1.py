@@ -4,6 +4,7 @@ The expected values are the paper's (Table 1, section 3.2 and 3.3), not outputs 
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,8 +25,6 @@ PAPER = {
 
 @pytest.fixture(scope="module")
 def paper_fit():
-    from pathlib import Path
-
     return fit_laws(load_gain_table(Path(__file__).parents[1] / "data/opsd_scaling_paper.csv"))
 
 
@@ -67,3 +66,30 @@ def test_cli_json_reproduces_table1(paper_csv, tmp_path, capsys):
     assert set(result["average"]) == {"14", "70", "405"}
     assert {"within_sd", "between_sd"} <= set(avg)
     assert result["size_unit"] == "B"
+
+
+def test_a_sixth_law_does_not_change_table1(paper_fit, monkeypatch):
+    """Adding a law (one entry in LAWS) leaves the paper's average alone: it averages the
+    explicit PAPER_LAWS; the new law is fitted only when asked for."""
+    from scalefit.core.laws import LAWS, PAPER_LAWS, Law
+
+    def quadratic_log(theta, x):
+        lx = np.log(x)
+        return theta[..., 0:1] * lx**2 + theta[..., 1:2] * lx + theta[..., 2:3]
+
+    def quadratic_log_jac(theta, x):
+        lx = np.log(x) * np.ones_like(theta[..., 0:1])
+        return np.stack([lx**2, lx, np.ones_like(lx)], axis=-1)
+
+    law = Law("quadratic_log", "Quadratic in ln N", "a ln²N + b ln N + c", "-", ("a", "b", "c"),
+              quadratic_log, quadratic_log_jac,
+              lambda x, y: (np.full(3, -np.inf), np.full(3, np.inf)),
+              lambda x, y, s: np.zeros((1, 3)), linear=True)
+    monkeypatch.setitem(LAWS, "quadratic_log", law)
+    table = load_gain_table(Path(__file__).parents[1] / "data/opsd_scaling_paper.csv")
+    again = fit_laws(table)
+    assert tuple(again.fits) == PAPER_LAWS
+    assert again.weights == pytest.approx(paper_fit.weights, abs=1e-12)
+    assert again.predict([70.0]).mean[0] == pytest.approx(19.61, abs=0.005)
+    with_it = fit_laws(table, laws=list(PAPER_LAWS) + ["quadratic_log"])
+    assert with_it.fits["quadratic_log"].converged
