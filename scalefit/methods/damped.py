@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 
 from scalefit.core.bounds import GAIN_RANGE, dz_dy, to_z, transform_name
 from scalefit.methods.base import Method, TransformedPredictive, register
