@@ -117,6 +117,12 @@ def damped_forecast(x, y, se, xf, bounds, phi: float = PHI, lam: float = LAM, pr
     return loc, np.sqrt(sz_last**2 + tau2 * d**2), np.full(len(xf), df), float(np.sqrt(tau2))
 
 
+def censored(table, bounds) -> str:
+    """", censored to [lo, hi]" where the table's range is narrower than the transform's."""
+    lo, hi = table.value_range
+    return "" if (lo, hi) == tuple(bounds) else f", censored to [{lo:.4g}, {hi:.4g}]"
+
+
 def predict(table, sizes, phi: float = PHI, lam: float = LAM,
             priors=PRIORS) -> TransformedPredictive:
     """``damped_trend`` on ``table`` at ``sizes`` (other constants for the backtests).
@@ -130,7 +136,8 @@ def predict(table, sizes, phi: float = PHI, lam: float = LAM,
     tau0, nu0 = prior_for(transform_name(bounds), priors)
     return TransformedPredictive(sizes, loc, scale, df, bounds, "damped_trend",
                                  [f"forecast in z = {transform_name(bounds)} of the value in "
-                                  f"[{bounds[0]:g}, {bounds[1]:g}]; slope ×{phi:g}, damped "
+                                  f"[{bounds[0]:g}, {bounds[1]:g}]{censored(table, bounds)}; "
+                                  f"slope ×{phi:g}, damped "
                                   f"λ = {lam:g}; structure scale τ = {tau:.3g} per unit ln-size "
                                   f"(prior τ0 = {tau0:g}, ν0 = {nu0:g})"])
 
