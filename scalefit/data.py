@@ -56,6 +56,9 @@ SIZE_COLUMNS = {
     "params": "count", "n_params": "count", "num_params": "count", "parameters": "count",
 }
 GAIN_COLUMNS = ("gain", "gain_pp", "delta", "delta_pp", "improvement", "improvement_pp")
+# A table may give one curve of another quantity instead of gains; the column says which.
+VALUE_KINDS = {"accuracy": ("accuracy", "accuracy_pct", "acc", "acc_pct"), "loss": ("loss",)}
+VALUE_RANGES = {"accuracy": (0.0, 100.0), "loss": (0.0, np.inf)}
 SE_COLUMNS = ("se", "se_pp", "gain_se", "stderr", "std_err", "sem", "sigma")
 BENCHMARK_COLUMNS = ("benchmark", "task", "dataset")
 MODEL_COLUMNS = ("model", "model_name", "name", "model_id", "checkpoint", "base_model")
@@ -426,14 +429,24 @@ def gain_table_from_frame(frame: pd.DataFrame, source: str = "<memory>", *,
     (percentage points, but a table whose every |gain| and se is ≤ 1 is refused as ambiguous)."""
     columns = {normalise_name(c): c for c in frame.columns}
     size_raw, unit = _size_column(columns, source, size_unit)
-    gain_raw = _find(columns, GAIN_COLUMNS, "gain", source)
+    kind = next((k for k, names in VALUE_KINDS.items() if any(n in columns for n in names)), None)
+    if _find(columns, GAIN_COLUMNS, "gain", source, required=False) is not None or kind is None:
+        gain_raw, bounds = _find(columns, GAIN_COLUMNS, "gain", source), None
+    else:  # a curve of accuracies or losses rather than gains: its own possible range
+        gain_raw = _find(columns, VALUE_KINDS[kind], kind, source)
+        bounds = VALUE_RANGES[kind]
     se_raw = _find(columns, SE_COLUMNS, "standard error", source)
     bench_raw = _find(columns, BENCHMARK_COLUMNS, "benchmark", source, required=False)
 
     size = _numbers(frame, size_raw, source, positive=True, what="size", size_unit=unit)
     gain = _numbers(frame, gain_raw, source)
     se = _numbers(frame, se_raw, source, positive=True, what="standard error")
-    gain, se, notes = _in_percentage_points(gain, se, gain_unit, gain_raw, source)
+    notes = []
+    if kind != "loss" or bounds is None:  # a loss has no percentage points to check
+        gain, se, notes = _in_percentage_points(gain, se, gain_unit, gain_raw, source)
+    if bounds is not None:
+        notes.append(f"values are {kind} (column {gain_raw!r}): possible range "
+                     f"[{bounds[0]:g}, {bounds[1]:g}]")
     if unit == "count":
         size, unit = size / UNIT_FACTORS["B"], "B"
         notes.append(f"sizes converted from parameter counts ({size_raw!r}) to billions")
@@ -461,7 +474,7 @@ def gain_table_from_frame(frame: pd.DataFrame, source: str = "<memory>", *,
     for col in by_raw:
         keys[col] = frame[col].to_numpy()
     _check_duplicates(keys, source, [c for c in extra.columns if c not in by_raw])
-    return GainTable(size, gain, se, unit, benchmark, extra, source, notes)
+    return GainTable(size, gain, se, unit, benchmark, extra, source, notes, bounds)
 
 
 def default_sizes(table: GainTable) -> list[float]:

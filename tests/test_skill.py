@@ -155,3 +155,19 @@ def test_an_accuracy_table_bounds_gains_by_the_baseline():
         lo, hi = pred.interval(0.95)
         assert np.all(lo >= -a - 1e-9) and np.all(hi <= 100 - a + 1e-9)
     assert GainTable(X, X, X).value_range == (-100.0, 100.0)
+
+
+def test_a_table_of_accuracies_or_losses_carries_its_range(tmp_path):
+    from scalefit.data import load_gain_table
+
+    acc = tmp_path / "acc.csv"
+    pd.DataFrame({"size": X, "accuracy": [30.0, 45, 60, 75, 88], "se": 1.0}).to_csv(acc, index=False)
+    loss = tmp_path / "loss.csv"
+    pd.DataFrame({"size": X, "loss": [0.9, 0.7, 0.55, 0.45, 0.4], "se": 0.01}).to_csv(loss,
+                                                                                     index=False)
+    a, b = load_gain_table(acc), load_gain_table(loss)
+    assert a.value_range == (0.0, 100.0) and b.value_range == (0.0, np.inf)
+    assert any("accuracy" in n for n in a.notes) and any("loss" in n for n in b.notes)
+    for table in (a, b):
+        lo, hi = METHODS["damped_trend"](table, FAR).interval(0.95)
+        assert np.all(lo >= table.value_range[0]) and np.all(hi <= table.value_range[1])

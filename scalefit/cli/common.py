@@ -103,8 +103,9 @@ def add_table_arguments(p: argparse.ArgumentParser, optional: bool = False) -> N
                    help="fit each level of these columns separately (e.g. richness)")
     g.add_argument("--range", type=value_range, default=None, metavar="LO,HI",
                    help="possible range of the values, which no forecast or interval bound "
-                        "leaves (default -100,100: a gain in pp of an accuracy; 0,100 for an "
-                        "accuracy; 0,inf for a loss)")
+                        "leaves (default: -100,100 for a gain in pp, narrowed by the baseline's "
+                        "accuracy where the table has it; 0,100 for an 'accuracy' column; 0,inf "
+                        "for a 'loss' column)")
 
 
 def value_range(text: str) -> tuple[float, float]:
