@@ -12,7 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from scalefit.runner.config import ModelConfig, TaskConfig, resolve_size  # noqa: E402
-from scalefit.runner.losses import generalized_jsd, opsd_loss, policy_gradient_loss  # noqa: E402
+from scalefit.runner.losses import (divergence_regions, first_disagreement,  # noqa: E402
+                                    generalized_jsd, opsd_loss, policy_gradient_loss)
 from scalefit.runner.model import GPT  # noqa: E402
 from scalefit.runner.stats import paired_gain  # noqa: E402
 from scalefit.runner.task import (EOS, Problem, decode, left_pad, parse_answer,  # noqa: E402
@@ -192,6 +193,8 @@ def test_task_solution_and_reference_richness():
     assert p.reference(0.0, show_answer=False) == "68;135;147"
     assert p.reference(0.5) == "23+45=68;68+67=135;147#147"  # round(0.5·3) = 2 steps kept
     assert p.reference(1.0) == p.solution()
+    assert p.reference(0.0, show_sums=False) == "#147"  # the answer alone: a hint
+    assert p.reference(0.5, show_sums=False) == "23+45=68;68+67=135#147"
     assert decode(teacher_prompt(p, 0.0)) == "23+45+67+12|68;135;147#147?"
     assert decode(student_prompt(p)) == "23+45+67+12?"
     assert parse_answer(student_prompt(p)[1:] + [1]) is None
@@ -200,6 +203,44 @@ def test_task_solution_and_reference_richness():
     ps = sample_problems(np.random.default_rng(0), 200, TaskConfig().terms, 2)
     assert {len(q.operands) for q in ps} == {3, 4, 5}
     assert all(10 <= x <= 99 for q in ps for x in q.operands)
+
+
+# --- the first student–teacher disagreement ----------------------------------------------------
+
+
+def _onehot_logits(tokens, v=5):
+    return torch.nn.functional.one_hot(torch.tensor(tokens), v).double() * 4.0
+
+
+def test_first_disagreement_and_where_the_divergence_lies():
+    s = _onehot_logits([[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4]])
+    t = _onehot_logits([[1, 0, 0, 4], [1, 2, 3, 4], [1, 2, 3, 0]])
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.bool)
+    # row 2 differs only on a padded position, so it never disagrees
+    assert first_disagreement(s, t, mask).tolist() == [1, 4, 4]
+    reg = divergence_regions(s, t, mask)
+    # row 0: one disagreeing token at 1 and one after it (2) carry all the divergence, equally
+    assert reg["before"] == pytest.approx(0.0, abs=1e-6)  # float32 divergences
+    assert reg["at"] == pytest.approx(0.5, rel=1e-5) and reg["after"] == pytest.approx(0.5, rel=1e-5)
+    assert reg["no_disagreement"] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("chunk", [None, 2])
+def test_loss_masked_after_the_first_disagreement_keeps_the_normalisation(chunk):
+    rng = np.random.default_rng(5)
+    s0 = torch.tensor(rng.normal(size=(2, 6, 7)), dtype=torch.float64)
+    teacher = torch.tensor(rng.normal(size=(2, 6, 7)), dtype=torch.float64)
+    mask = torch.tensor(np.arange(6)[None, :] < np.array([[6], [4]]))
+    keep = torch.arange(6)[None] <= torch.tensor([[2], [0]])
+    s = s0.clone().requires_grad_(True)
+    opsd_loss(s, teacher, mask, 0.5, chunk_size=chunk, keep=keep).backward()
+    per_tok = _jsd64(s0.numpy(), teacher.numpy(), 0.5)
+    m, k = mask.numpy(), keep.numpy()
+    direct = np.mean((per_tok * m * k).sum(1) / m.sum(1))  # still 1/|ŷ|, not 1/|kept|
+    s2 = s0.clone().requires_grad_(True)
+    assert opsd_loss(s2, teacher, mask, 0.5, chunk_size=chunk, keep=keep).item() \
+        == pytest.approx(direct, rel=1e-10)
+    assert s.grad[~(mask & keep)].abs().max() == 0 and s.grad[mask & keep].abs().max() > 0
 
 
 # --- the paired standard error ----------------------------------------------------------------

@@ -228,6 +228,27 @@ def test_cli_rejects_bad_options():
     assert res.returncode == 2 and "[0, 1]" in res.stderr
 
 
+def test_latent_tiny_preset_opsd_has_something_to_do(tmp_path):
+    """The ``latent`` design at CI size (about a minute): the base student answers in the short
+    form it mostly saw in pretraining, the teacher works step by step and is far better, OPSD
+    pulls the student toward the teacher's format, and the divergence diagnostics are shares."""
+    cfg = PRESETS["latent-tiny"]
+    run_sweep(cfg, tmp_path, quiet=True)
+    rows = pd.read_csv(tmp_path / "gains_all.csv")
+    assert list(rows.columns) == TABLE_COLUMNS + ["comparison"]
+    rows = rows[(rows["comparison"] == "opsd-base") & (rows["benchmark"] == "id")]
+    big = rows.loc[rows["param_count"].idxmax()]
+    full = len("23+45=68;68+67=135#135")
+    assert big["len_base"] < 0.6 * full  # the running sums, not the working
+    assert big["acc_teacher"] > big["acc_base"] + 30 and bool(big["distillable"])
+    assert big["len_opsd"] > big["len_base"] + 4  # OPSD elicits the teacher's working
+    for col in ("div_at_base", "div_after_base", "opsd_loss_at", "opsd_loss_after",
+                "opsd_first_disagreement"):
+        assert ((rows[col] >= 0) & (rows[col] <= 1)).all(), col
+    assert (rows["div_at_base"] + rows["div_after_base"] <= 1 + 1e-9).all()
+    assert (rows["opsd_loss_after"] > 0.5).all()  # most of the loss is past the first error
+
+
 @pytest.mark.slow
 def test_smoke_preset_writes_a_table_scalefit_fit_accepts(tmp_path, capsys):
     """The full version of the tiny sweep (a few minutes on 2 cores, ``pytest -m slow``):

@@ -96,7 +96,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="tiny: 2 tiny sizes of an easy task, ~1 minute (tests, demos); smoke: 3 "
                         "sizes, richness 0, 2 seeds, a few minutes on 2 cores; small: 6 "
                         "sizes (10k-1m) x richness 0,1 x 5 seeds, under an hour on 2 cores; gpu: "
-                        "8 sizes up to 30m params x richness 0,0.5,1, for one GPU "
+                        "8 sizes up to 30m params x richness 0,0.5,1, for one GPU; latent: 6 "
+                        "sizes (10k-300k) whose base students leave the working latent, where "
+                        "OPSD has something to do; latent-tiny: its CI-sized version "
                         "(default: %(default)s)")
     g.add_argument("--sizes", type=sizes_type, metavar="LIST",
                    help=f"comma-separated sizes instead of the preset's: {SIZE_HELP}, or a "
@@ -107,6 +109,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "the format the student writes); e.g. 0,0.5,1")
     g.add_argument("--hide-answer", action="store_true",
                    help="references end without '#answer' (default: the answer is shown)")
+    g.add_argument("--hide-sums", action="store_true",
+                   help="references drop the running sums of steps without working (richness 0: "
+                        "the answer alone, a hint rather than the solution)")
     g.add_argument("--seeds", type=positive_type(int), metavar="N",
                    help="paired fine-tuning seeds per size and richness (preset: 2 smoke, 5 "
                         "small/gpu)")
@@ -136,6 +141,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--pretrain-batch", type=positive_type(int), metavar="N",
                    help="problems per pretraining step")
     g.add_argument("--pretrain-lr", type=positive_type(float), help="pretraining learning rate (peak)")
+    g.add_argument("--pretrain-working", type=unit_type, metavar="F",
+                   help="share of the plain pretraining problems written with their working; "
+                        "the others in --pretrain-short form (default 1)")
+    g.add_argument("--pretrain-short", choices=("answer", "sums"),
+                   help="short form of the other plain pretraining problems: the answer alone "
+                        "or the running sums (default answer)")
+    g.add_argument("--pretrain-hint-answer", type=unit_type, metavar="F",
+                   help="share of pretraining references that are the answer alone (default 0)")
+    g.add_argument("--mask-after-divergence", action="store_true",
+                   help="ablation: OPSD loss only up to each rollout's first student-teacher "
+                        "argmax disagreement")
     g.add_argument("--steps", dest="finetune_steps", type=positive_type(int), metavar="N",
                    help="optimiser steps of SFT and of OPSD (the same for both)")
     g.add_argument("--batch-size", type=positive_type(int), metavar="N",
@@ -180,11 +196,16 @@ def config_from_args(args: argparse.Namespace):
     over = {k: getattr(args, k, None) for k in (
         "sizes", "richness", "seeds", "seed", "device", "threads", "min_teacher_advantage",
         "min_headroom_share",
-        "pretrain_steps", "pretrain_batch", "pretrain_lr", "finetune_steps", "batch_size", "lr", "objective", "beta", "top_k",
+        "pretrain_steps", "pretrain_batch", "pretrain_lr", "pretrain_working", "pretrain_short",
+        "pretrain_hint_answer", "finetune_steps", "batch_size", "lr", "objective", "beta", "top_k",
         "teacher_ema", "temperature", "rollouts_per_prompt", "max_new_tokens", "eval_problems",
         "terms", "ood_terms", "digits")}
     if getattr(args, "hide_answer", False):
         over["show_answer"] = False
+    if getattr(args, "hide_sums", False):
+        over["show_sums"] = False
+    if getattr(args, "mask_after_divergence", False):
+        over["mask_after_divergence"] = True
     cfg = cfg.with_overrides(**over)
     longest = max(cfg.task.terms + cfg.task.ood_terms)
     if cfg.task.digits > 4 or longest > 10:

@@ -91,6 +91,11 @@ class TrainConfig:
     pretrain_batch: int = 64
     pretrain_lr: float = 3e-3
     teacher_mix: float = 0.5           # share of pretraining examples with a reference in context
+    # the plain (no-reference) examples show their working only for this share; the others are
+    # written short, so a base student can leave the step-by-step skill latent
+    pretrain_working: float = 1.0
+    pretrain_short: str = "answer"     # the short form: "answer" (#147) or "sums" (68;135;147#147)
+    pretrain_hint_answer: float = 0.0  # share of pretraining references that are the answer alone
     # fine-tuning: identical for SFT and OPSD (same problems, steps, schedule, optimiser)
     finetune_steps: int = 100
     batch_size: int = 32
@@ -107,6 +112,7 @@ class TrainConfig:
     rollouts_per_prompt: int = 1
     max_new_tokens: int = 80           # rollout (and evaluation) length cap
     chunk_size: int | None = 32        # rollout positions per divergence chunk (None: one chunk)
+    mask_after_divergence: bool = False  # ablation: no OPSD loss past the first disagreement
     # evaluation
     eval_problems: int = 400           # per split (id and ood); the same problems for every model
     eval_batch: int = 250
@@ -122,6 +128,8 @@ class RunConfig:
     sizes: tuple[str, ...] = ("10k", "30k", "100k", "150k", "200k", "300k")
     richness: tuple[float, ...] = (0.0, 1.0)
     show_answer: bool = True           # the reference ends with "#answer"
+    show_sums: bool = True             # steps without working show their running sum (richness 0
+                                       # without sums and with the answer: the answer alone)
     seeds: int = 5                     # fine-tuning seeds per (size, richness), paired SFT/OPSD
     seed: int = 0                      # master seed (base models, seeds, evaluation problems)
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -186,6 +194,23 @@ PRESETS: dict[str, RunConfig] = {
     # Under an hour on 2 CPU cores: six sizes (1e4-3e5 params) × richness 0 and 1 × five
     # paired seeds, on the full task (2-digit operands, 3-5 terms; ood: 6 terms).
     "small": RunConfig(),
+    # Where OPSD has something to do (docs/runner.md): the plain pretraining problems show their
+    # working on only 20% of problems and the running sums alone on the rest, so the base student
+    # answers without working while the teacher (who saw references with full working after
+    # them) works step by step; ood is one term more than training. Six sizes, 34× in params.
+    "latent": RunConfig(
+        sizes=("10k", "30k", "60k", "100k", "200k", "300k"), richness=(0.0,), seeds=2,
+        task=TaskConfig(terms=(2, 3), ood_terms=(4,), digits=2),
+        train=TrainConfig(pretrain_steps=3000, pretrain_batch=32, pretrain_working=0.2,
+                          pretrain_short="sums", pretrain_hint_answer=0.3, finetune_steps=30,
+                          batch_size=16, eval_problems=200, eval_batch=200, max_new_tokens=40)),
+    # The same design at CI size (about a minute): two small shapes, an easier task.
+    "latent-tiny": RunConfig(
+        sizes=("L2H2D32", "L2H4D48"), richness=(0.0,), seeds=2,
+        task=TaskConfig(terms=(2, 3), ood_terms=(4,), digits=2),
+        train=TrainConfig(pretrain_steps=1500, pretrain_batch=32, pretrain_working=0.2,
+                          pretrain_short="sums", pretrain_hint_answer=0.3, finetune_steps=8,
+                          batch_size=16, eval_problems=150, eval_batch=150, max_new_tokens=40)),
     # One GPU: the whole family, three richness levels, longer training, more problems.
     "gpu": RunConfig(
         sizes=("10k", "30k", "100k", "300k", "1m", "3m", "10m", "30m"),
@@ -215,14 +240,17 @@ def base_settings(cfg: RunConfig, size: str) -> dict:
     return {"format": FORMAT_VERSION, "size": size, "model": model_config(cfg, size).to_dict(),
             "task": {"terms": list(cfg.task.terms), "digits": cfg.task.digits},
             "pretrain": {"steps": t.pretrain_steps, "batch": t.pretrain_batch,
-                         "lr": t.pretrain_lr, "teacher_mix": t.teacher_mix},
+                         "lr": t.pretrain_lr, "teacher_mix": t.teacher_mix,
+                         "working": t.pretrain_working, "short": t.pretrain_short,
+                         "hint_answer": t.pretrain_hint_answer},
             "seed": size_seed(cfg, size)}
 
 
 def eval_settings(cfg: RunConfig) -> dict:
     """Everything that determines the evaluation problems and how they are scored."""
     return {"task": cfg.task.to_dict(), "n": cfg.train.eval_problems, "seed": cfg.seed,
-            "max_new_tokens": cfg.train.max_new_tokens, "show_answer": cfg.show_answer}
+            "max_new_tokens": cfg.train.max_new_tokens, "show_answer": cfg.show_answer,
+            "show_sums": cfg.show_sums}
 
 
 def base_key(cfg: RunConfig, size: str) -> str:
@@ -235,10 +263,10 @@ def finetune_settings(cfg: RunConfig, size: str, richness: float, seed: int, met
     t.pop("eval_batch")
     if method == "sft":  # OPSD's options do not change SFT
         for k in ("objective", "beta", "top_k", "teacher_ema", "temperature", "loss_temperature",
-                  "rollouts_per_prompt", "chunk_size"):
+                  "rollouts_per_prompt", "chunk_size", "mask_after_divergence"):
             t.pop(k)
     return {"base": base_key(cfg, size), "method": method, "richness": richness,
-            "show_answer": cfg.show_answer, "seed": seed, "train": t,
+            "show_answer": cfg.show_answer, "show_sums": cfg.show_sums, "seed": seed, "train": t,
             "eval": eval_settings(cfg)}
 
 

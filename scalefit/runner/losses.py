@@ -79,18 +79,54 @@ class _ChunkedDivergence(torch.autograd.Function):
         return grad, None, None, None, None, None, None
 
 
+def token_weights(mask, keep=None, dtype=torch.float32):
+    """Eq. 6 and Algorithm 1's weights: each valid token 1/|ŷ| within its rollout, each rollout
+    1/B; tokens outside ``keep`` (if given) weigh 0 without renormalising the others."""
+    m = mask.to(dtype)
+    w = m / m.sum(1, keepdim=True).clamp(min=1) / m.shape[0]
+    return w if keep is None else w * keep
+
+
+def first_disagreement(student_logits, teacher_logits, mask):
+    """Per rollout, the first valid position where the student's and the teacher's most likely
+    tokens differ (the rollout width T where they never do)."""
+    differ = (student_logits.argmax(-1) != teacher_logits.argmax(-1)) & mask
+    pos = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    return torch.where(differ, pos, mask.shape[1]).min(1).values
+
+
+def divergence_regions(student_logits, teacher_logits, mask, beta: float = 0.5) -> dict:
+    """Where the divergence mass lies relative to each rollout's first argmax disagreement:
+    shares ``before``, ``at`` and ``after`` of Σ weights × JSD_β (eq. 6 weights), the mean
+    first disagreement as a share of the rollout length (1 where none), and the share of
+    rollouts without any disagreement."""
+    with torch.no_grad():
+        first = first_disagreement(student_logits, teacher_logits, mask)
+        pos = torch.arange(mask.shape[1], device=mask.device)[None]
+        mass = generalized_jsd(student_logits.float(), teacher_logits.float(), beta) \
+            * token_weights(mask)
+        total = mass.sum().clamp(min=1e-12)
+        n = mask.sum(1).clamp(min=1)
+        return {"before": float(mass[pos < first[:, None]].sum() / total),
+                "at": float(mass[pos == first[:, None]].sum() / total),
+                "after": float(mass[pos > first[:, None]].sum() / total),
+                "first_position": float((first.clamp(max=n) / n).mean()),
+                "no_disagreement": float((first == mask.shape[1]).float().mean())}
+
+
 def opsd_loss(student_logits, teacher_logits, mask, beta: float = 0.5, *,
-              temperature: float = 1.0, top_k: int | None = None, chunk_size: int | None = 32):
+              temperature: float = 1.0, top_k: int | None = None, chunk_size: int | None = 32,
+              keep=None):
     """Eq. 6 and Algorithm 1: mean over the batch of each rollout's mean per-token JSD_β.
 
     ``student_logits`` and ``teacher_logits`` are (B, T, V) at the rollout's positions and
-    ``mask`` (B, T) marks its valid tokens. With ``chunk_size`` the divergence is computed
-    ``chunk_size`` positions at a time, in forward and again in backward (``_ChunkedDivergence``).
+    ``mask`` (B, T) marks its valid tokens; ``keep`` (B, T), if given, zeroes the loss of the
+    other tokens (the 1/|ŷ| normalisation is unchanged). With ``chunk_size`` the divergence is
+    computed ``chunk_size`` positions at a time, in forward and again in backward
+    (``_ChunkedDivergence``).
     """
     teacher_logits = teacher_logits.detach()
-    m = mask.to(student_logits.dtype)
-    # each valid token weighs 1/|ŷ| within its rollout, each rollout 1/B (eq. 6, Algorithm 1)
-    weights = m / m.sum(1, keepdim=True).clamp(min=1) / m.shape[0]
+    weights = token_weights(mask, keep, student_logits.dtype)
     if chunk_size:
         return _ChunkedDivergence.apply(student_logits, teacher_logits, weights, beta,
                                         temperature, top_k, chunk_size)
@@ -100,11 +136,11 @@ def opsd_loss(student_logits, teacher_logits, mask, beta: float = 0.5, *,
 
 
 def policy_gradient_loss(student_logits, teacher_logits, tokens, mask, *,
-                         temperature: float = 1.0):
+                         temperature: float = 1.0, keep=None):
     """Eq. 9: −mean over rollouts of (1/|ŷ|) Σ_n A_n log p_S(ŷ_n), with the advantage
-    A_n = log p_T(ŷ_n) − log p_S(ŷ_n) held constant (no gradient through it)."""
+    A_n = log p_T(ŷ_n) − log p_S(ŷ_n) held constant (no gradient through it); ``keep`` as in
+    ``opsd_loss``."""
     log_s = F.log_softmax(student_logits / temperature, dim=-1).gather(-1, tokens[..., None])[..., 0]
     log_t = F.log_softmax(teacher_logits.detach() / temperature, -1).gather(-1, tokens[..., None])[..., 0]
     advantage = (log_t - log_s).detach()
-    m = mask.to(log_s.dtype)
-    return -(((advantage * log_s) * m).sum(1) / m.sum(1).clamp(min=1)).mean()
+    return -(advantage * log_s * token_weights(mask, keep, log_s.dtype)).sum()

@@ -22,11 +22,13 @@ BASELINES = {"sft": "opsd-sft", "base": "opsd-base"}  # --baseline → compariso
 
 COLUMNS = [
     "size_m", "gain", "se", SPLIT, "richness", "distillable", "param_count", "size_name",
-    "show_answer", "teacher_advantage", "acc_base", "acc_teacher", "acc_sft", "acc_opsd",
+    "show_answer", "show_sums", "teacher_advantage", "acc_base", "acc_teacher", "acc_sft",
+    "acc_opsd",
     "se_base", "se_teacher", "se_sft", "se_opsd", "se_problems", "se_seeds", "n_problems",
     "n_seeds", "len_base", "len_sft", "len_opsd", "entropy_base", "entropy_sft",
     "entropy_opsd", "div_base", "div_sft", "div_opsd", "sft_seconds", "opsd_seconds",
-    "opsd_tokens_generated", "note",
+    "opsd_tokens_generated", "div_at_base", "div_after_base", "opsd_loss_at",
+    "opsd_loss_after", "opsd_first_disagreement", "note",
 ]
 
 

@@ -221,10 +221,12 @@ def run_size(cfg: RunConfig, size: str, checkpoint_dir, *, quiet: bool = False) 
         if ck is None:
             tic = time.perf_counter()
             res = {"student": {s: evaluate(base, problems[s], cfg.train, teacher=base,
-                                           richness=r, show_answer=cfg.show_answer)
+                                           richness=r, show_answer=cfg.show_answer,
+                                           show_sums=cfg.show_sums)
                                for s in SPLITS},
                    "teacher": {s: evaluate(base, problems[s], cfg.train, richness=r,
-                                           show_answer=cfg.show_answer, teacher_view=True)
+                                           show_answer=cfg.show_answer,
+                                           show_sums=cfg.show_sums, teacher_view=True)
                                for s in SPLITS}}
             seconds = time.perf_counter() - tic
             save_checkpoint(path, "base-eval", bkey, bset, result=res, seconds=seconds)
@@ -257,13 +259,14 @@ def run_size(cfg: RunConfig, size: str, checkpoint_dir, *, quiet: bool = False) 
                     desc = f"{label} {method} {_rkey(r)} s{seed}"
                     if method == "sft":
                         stats = sft(model, cfg.train, ft_problems, r, cfg.show_answer,
-                                    desc=desc, quiet=quiet)
+                                    cfg.show_sums, desc=desc, quiet=quiet)
                     else:
                         stats = opsd(model, cfg.train, ft_problems, r, cfg.show_answer, seed,
-                                     desc=desc, quiet=quiet)
+                                     show_sums=cfg.show_sums, desc=desc, quiet=quiet)
                     tic = time.perf_counter()
                     evals = {s: evaluate(model, problems[s], cfg.train, teacher=base, richness=r,
-                                         show_answer=cfg.show_answer) for s in SPLITS}
+                                         show_answer=cfg.show_answer,
+                                         show_sums=cfg.show_sums) for s in SPLITS}
                     stats["eval_seconds"] = time.perf_counter() - tic
                     save_checkpoint(path, method, fkey, fset, state=model.state_dict(),
                                     stats=stats, result=evals)
@@ -329,6 +332,13 @@ def size_rows(result: dict, cfg: RunConfig, *, baseline: str = "sft") -> list[di
             def ev(method, key):
                 return _mean([run["eval"][split][key] for run in methods[method]])
 
+            def base_region(key):
+                return base["student"][split].get("div_regions", {}).get(key, float("nan"))
+
+            def loss_region(key):  # OPSD's training rollouts (the split does not apply)
+                return _mean([run["stats"]["loss_regions"][key] for run in methods["opsd"]
+                              if "loss_regions" in run["stats"]])
+
             def acc_se(c):
                 c = np.atleast_2d(c)
                 return paired_gain(c, np.zeros_like(c))["se"]
@@ -337,7 +347,8 @@ def size_rows(result: dict, cfg: RunConfig, *, baseline: str = "sft") -> list[di
                 "size_m": result["n_params"] / 1e6, "gain": g["gain"], "se": g["se"],
                 SPLIT: split, "richness": r, "distillable": distillable,
                 "param_count": result["n_params"], "size_name": result["size"],
-                "show_answer": cfg.show_answer, "teacher_advantage": advantage,
+                "show_answer": cfg.show_answer, "show_sums": cfg.show_sums,
+                "teacher_advantage": advantage,
                 "acc_base": base["student"][split]["accuracy"],
                 "acc_teacher": base["teacher"][split]["accuracy"],
                 "acc_sft": 100 * sft_c.mean(), "acc_opsd": 100 * opsd_c.mean(),
@@ -355,6 +366,11 @@ def size_rows(result: dict, cfg: RunConfig, *, baseline: str = "sft") -> list[di
                 "opsd_seconds": _mean([run["stats"]["seconds"] for run in methods["opsd"]]),
                 "opsd_tokens_generated": _mean([run["stats"]["tokens_generated"]
                                                 for run in methods["opsd"]]),
+                # where the divergence lies relative to the first student–teacher argmax
+                # disagreement: along the base student's greedy rollouts, and in OPSD's loss
+                "div_at_base": base_region("at"), "div_after_base": base_region("after"),
+                "opsd_loss_at": loss_region("at"), "opsd_loss_after": loss_region("after"),
+                "opsd_first_disagreement": loss_region("first_position"),
                 "note": note,
             })
     return rows

@@ -59,15 +59,20 @@ class Problem:
         """The full step-by-step solution the student is expected to write."""
         return self.reference(1.0, True)
 
-    def reference(self, richness: float, show_answer: bool = True) -> str:
+    def reference(self, richness: float, show_answer: bool = True,
+                  show_sums: bool = True) -> str:
         """The privileged solution: the first round(richness · steps) steps with their working,
-        the rest as running sums only, then ``#answer`` if ``show_answer``."""
+        the rest as running sums only (dropped unless ``show_sums``), then ``#answer`` if
+        ``show_answer``. Richness 0 without sums is the answer alone: ``#147``."""
         ops = self.operands
         steps, total = [], ops[0]
         keep = int(round(richness * (len(ops) - 1)))
         for i, x in enumerate(ops[1:]):
             new = total + x
-            steps.append(f"{total}+{x}={new}" if i < keep else f"{new}")
+            if i < keep:
+                steps.append(f"{total}+{x}={new}")
+            elif show_sums:
+                steps.append(f"{new}")
             total = new
         return ";".join(steps) + (f"#{total}" if show_answer else "")
 
@@ -83,8 +88,9 @@ def student_prompt(p: Problem) -> list[int]:
     return [BOS, *encode(p.prompt + "?")]
 
 
-def teacher_prompt(p: Problem, richness: float, show_answer: bool = True) -> list[int]:
-    return [BOS, *encode(p.prompt + "|" + p.reference(richness, show_answer) + "?")]
+def teacher_prompt(p: Problem, richness: float, show_answer: bool = True,
+                   show_sums: bool = True) -> list[int]:
+    return [BOS, *encode(p.prompt + "|" + p.reference(richness, show_answer, show_sums) + "?")]
 
 
 def left_pad(seqs: list[list[int]], device="cpu"):

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from scalefit.progress import progress
 from scalefit.runner.config import TaskConfig, TrainConfig
-from scalefit.runner.losses import generalized_jsd, opsd_loss, policy_gradient_loss
+from scalefit.runner.losses import (divergence_regions, first_disagreement, generalized_jsd,
+                                    opsd_loss, policy_gradient_loss)
 from scalefit.runner.model import GPT
 from scalefit.runner.task import (EOS, Problem, encode, left_pad, parse_answer, sample_problems,
                                   student_prompt, supervised_batch, teacher_prompt)
@@ -74,9 +75,11 @@ def pretrain(model: GPT, task: TaskConfig, cfg: TrainConfig, seed: int, *,
              start_step: int = 0, opt_state: dict | None = None,
              on_checkpoint: Callable[[int, dict], None] | None = None,
              checkpoint_every: int = 100, desc: str = "pretrain", quiet: bool = False) -> dict:
-    """Train the base model from scratch: plain problems (problem → solution) and, for a
-    ``teacher_mix`` share, problems with a reference of random richness (answer shown or not)
-    in context followed by the full solution, so that a reference is something the model can use.
+    """Train the base model from scratch: plain problems (problem → solution; for all but a
+    ``pretrain_working`` share, the short form ``pretrain_short``) and, for a ``teacher_mix``
+    share, problems with a reference of random richness (for a ``pretrain_hint_answer`` share,
+    the answer alone) in context followed by the full solution, so that a reference is
+    something the model can use.
 
     ``on_checkpoint(step, optimizer_state)`` is called every ``checkpoint_every`` steps (the
     caller saves the model); ``start_step`` and ``opt_state`` resume from such a checkpoint.
@@ -94,9 +97,14 @@ def pretrain(model: GPT, task: TaskConfig, cfg: TrainConfig, seed: int, *,
         problems = sample_problems(rng, cfg.pretrain_batch, task.terms, task.digits)
         with_ref = rng.random(len(problems)) < cfg.teacher_mix
         richness = rng.choice(PRETRAIN_RICHNESS, size=len(problems))
-        prompts = [teacher_prompt(p, r, True) if w else student_prompt(p)
-                   for p, w, r in zip(problems, with_ref, richness)]
-        targets = [encode(p.solution()) for p in problems]
+        working = rng.random(len(problems)) < cfg.pretrain_working
+        hint = rng.random(len(problems)) < cfg.pretrain_hint_answer
+        prompts = [(teacher_prompt(p, 0.0, True, False) if h else teacher_prompt(p, r, True))
+                   if w else student_prompt(p)
+                   for p, w, r, h in zip(problems, with_ref, richness, hint)]
+        short = cfg.pretrain_short == "sums"
+        targets = [encode(p.solution() if w or k else p.reference(0.0, True, short))
+                   for p, w, k in zip(problems, with_ref, working)]
         tokens, mask, loss_mask = supervised_batch(prompts, targets, device)
         loss = _supervised_loss(model, tokens, mask, loss_mask)
         _step(opt, loss, model, lr_at(step, cfg.pretrain_steps, cfg.pretrain_lr, 0.05))
@@ -119,7 +127,8 @@ def finetune_problems(task: TaskConfig, cfg: TrainConfig, seed: int) -> list[Pro
 
 
 def sft(model: GPT, cfg: TrainConfig, problems: list[Problem], richness: float,
-        show_answer: bool = True, *, desc: str = "sft", quiet: bool = False) -> dict:
+        show_answer: bool = True, show_sums: bool = True, *, desc: str = "sft",
+        quiet: bool = False) -> dict:
     """The SFT baseline: cross-entropy on the reference solutions (at this richness)."""
     device = _device(model)
     model.train()
@@ -128,7 +137,7 @@ def sft(model: GPT, cfg: TrainConfig, problems: list[Problem], richness: float,
     bar = progress(range(cfg.finetune_steps), desc=desc, quiet=quiet, unit="step")
     for step in bar:
         batch = problems[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-        targets = [encode(p.reference(richness, show_answer)) for p in batch]
+        targets = [encode(p.reference(richness, show_answer, show_sums)) for p in batch]
         tokens, mask, loss_mask = supervised_batch([student_prompt(p) for p in batch], targets,
                                                    device)
         loss = _supervised_loss(model, tokens, mask, loss_mask)
@@ -153,16 +162,20 @@ def rollout_logits(model: GPT, prompts: list[list[int]], rollout, rollout_mask):
 
 
 def opsd(model: GPT, cfg: TrainConfig, problems: list[Problem], richness: float,
-         show_answer: bool = True, seed: int = 0, *, desc: str = "opsd", quiet: bool = False,
-         timings: dict | None = None) -> dict:
+         show_answer: bool = True, seed: int = 0, *, show_sums: bool = True, desc: str = "opsd",
+         quiet: bool = False, timings: dict | None = None) -> dict:
     """On-Policy Self-Distillation (seed 002, Algorithm 1).
 
     Each step: the student (the model, problem only) samples ``rollouts_per_prompt`` rollouts per
     problem; the teacher (the frozen initial policy, or an EMA of the student with
     ``teacher_ema``) scores them with problem + reference in context (Figure 2's prompt shape);
     the loss is the per-token full-vocabulary JSD_β along the rollouts (or eq. 9's sampled-token
-    policy gradient), with gradients through the student only. ``timings`` accumulates seconds
-    spent in sampling, the teacher forward, the student forward + loss, and backward + update.
+    policy gradient), with gradients through the student only; with ``mask_after_divergence``
+    only the tokens up to each rollout's first student–teacher argmax disagreement carry loss.
+    The returned ``loss_regions`` say where the (unmasked) divergence mass fell relative to that
+    disagreement, averaged over steps (``losses.divergence_regions``). ``timings`` accumulates
+    seconds spent in sampling, the teacher forward, the student forward + loss, and backward +
+    update.
     """
     device = _device(model)
     teacher = copy.deepcopy(model).eval()
@@ -173,14 +186,14 @@ def opsd(model: GPT, cfg: TrainConfig, problems: list[Problem], richness: float,
     t = timings if timings is not None else {}
     for key in ("sampling", "teacher", "student", "update"):
         t.setdefault(key, 0.0)
-    generated, start = 0, time.perf_counter()
+    generated, start, regions = 0, time.perf_counter(), []
     bar = progress(range(cfg.finetune_steps), desc=desc, quiet=quiet, unit="step")
     loss = torch.tensor(float("nan"))
     for step in bar:
         batch = problems[step * cfg.batch_size:(step + 1) * cfg.batch_size]
         batch = [p for p in batch for _ in range(cfg.rollouts_per_prompt)]
         s_prompts = [student_prompt(p) for p in batch]
-        t_prompts = [teacher_prompt(p, richness, show_answer) for p in batch]
+        t_prompts = [teacher_prompt(p, richness, show_answer, show_sums) for p in batch]
 
         tic = time.perf_counter()
         model.eval()
@@ -194,13 +207,18 @@ def opsd(model: GPT, cfg: TrainConfig, problems: list[Problem], richness: float,
             teacher_logits = rollout_logits(teacher, t_prompts, rollout, valid)
         tic3 = time.perf_counter()
         student_logits = rollout_logits(model, s_prompts, rollout, valid)
+        regions.append(divergence_regions(student_logits, teacher_logits, valid, cfg.beta))
+        keep = None
+        if cfg.mask_after_divergence:  # the teacher past a disagreement contradicts the prefix
+            first = first_disagreement(student_logits.detach(), teacher_logits, valid)
+            keep = torch.arange(valid.shape[1], device=device)[None] <= first[:, None]
         if cfg.objective == "pg":
             loss = policy_gradient_loss(student_logits, teacher_logits, rollout, valid,
-                                        temperature=cfg.loss_temperature)
+                                        temperature=cfg.loss_temperature, keep=keep)
         else:
             loss = opsd_loss(student_logits, teacher_logits, valid, cfg.beta,
                              temperature=cfg.loss_temperature, top_k=cfg.top_k,
-                             chunk_size=cfg.chunk_size)
+                             chunk_size=cfg.chunk_size, keep=keep)
         tic4 = time.perf_counter()
         _step(opt, loss, model, lr_at(step, cfg.finetune_steps, cfg.lr, cfg.warmup))
         if cfg.teacher_ema is not None:
@@ -218,31 +236,33 @@ def opsd(model: GPT, cfg: TrainConfig, problems: list[Problem], richness: float,
     model.eval()
     return {"steps": cfg.finetune_steps, "tokens_generated": generated,
             "seconds": time.perf_counter() - start, "final_loss": float(loss.item()),
+            "loss_regions": {k: float(np.mean([r[k] for r in regions])) for k in regions[0]},
             "time_split": {k: round(v, 3) for k, v in t.items()}}
 
 
 @torch.no_grad()
 def evaluate(model: GPT, problems: list[Problem], cfg: TrainConfig, *,
              teacher: GPT | None = None, richness: float = 1.0, show_answer: bool = True,
-             teacher_view: bool = False) -> dict:
+             show_sums: bool = True, teacher_view: bool = False) -> dict:
     """Greedy evaluation on ``problems``.
 
     As the student (default): per-problem correctness (kept for paired standard errors),
     accuracy and its SE, mean response length, the model's mean per-token entropy along its own
     rollouts, and the JSD_0.5 between ``teacher`` (default: the model itself) with the reference
-    of this richness in context and the model, along the same rollouts.
+    of this richness in context and the model, along the same rollouts, with the share of it
+    at and after each rollout's first argmax disagreement (``div_regions``).
     With ``teacher_view`` the model itself answers with the reference in context (the teacher's
     accuracy); no divergence is computed.
     """
     model.eval()
     device = _device(model)
     teacher = teacher if teacher is not None else model
-    correct, lengths, entropy, divergence = [], [], [], []
+    correct, lengths, entropy, divergence, regions = [], [], [], [], []
     generated, start = 0, time.perf_counter()
     for i in range(0, len(problems), cfg.eval_batch):
         batch = problems[i:i + cfg.eval_batch]
         s_prompts = [student_prompt(p) for p in batch]
-        t_prompts = [teacher_prompt(p, richness, show_answer) for p in batch]
+        t_prompts = [teacher_prompt(p, richness, show_answer, show_sums) for p in batch]
         tokens, mask = left_pad(t_prompts if teacher_view else s_prompts, device)
         out, valid = model.generate(tokens, mask, cfg.max_new_tokens, EOS, greedy=True)
         generated += int(valid.sum())
@@ -259,6 +279,7 @@ def evaluate(model: GPT, problems: list[Problem], cfg: TrainConfig, *,
             jsd = generalized_jsd(s_logits, t_logits, 0.5)
             entropy.extend(((ent * m).sum(1) / m.sum(1)).cpu().tolist())
             divergence.extend(((jsd * m).sum(1) / m.sum(1)).cpu().tolist())
+            regions.append(divergence_regions(s_logits, t_logits, valid))
     c = np.array(correct, dtype=float)
     res = {"accuracy": 100.0 * c.mean(),
            "se": 100.0 * c.std(ddof=1) / np.sqrt(len(c)) if len(c) > 1 else float("nan"),
@@ -267,4 +288,5 @@ def evaluate(model: GPT, problems: list[Problem], cfg: TrainConfig, *,
     if entropy:
         res["entropy"] = float(np.mean(entropy))
         res["divergence"] = float(np.mean(divergence))
+        res["div_regions"] = {k: float(np.mean([r[k] for r in regions])) for k in regions[0]}
     return res
