@@ -126,7 +126,7 @@ class GainTable:
         a = a[np.isfinite(a)]
         if a.size == 0:
             return GAIN_RANGE
-        return (-float(a.max()), 100.0 - float(a.min()))
+        return (0.0 - float(a.max()), 100.0 - float(a.min()))  # 0.0 -: never −0
 
     @property
     def unit_label(self) -> str:
