@@ -33,7 +33,7 @@ from scalefit.methods.damped import DampedTrend
 from scalefit.report.figures import save_figure
 from scalefit.report.figures_analyses import figure_calibration, figure_skill
 from scalefit.studies.curves import CURVE_SETS, DEFAULT_EXTERNAL, RELATIVE_ERRORS, external_curves
-from scalefit.studies.scoring import coverage_curve, score_curves, summarise
+from scalefit.studies.scoring import coverage_curve, score_curves, summarise, with_reference
 
 CONSTANTS = Path(__file__).with_name("damped_constants.csv")
 COLUMNS = ["method", "points", "skill", "skill_per_curve", "median_abs_error", "median_ape",
@@ -66,9 +66,7 @@ def main(argv=None) -> int:
     if not args.external.exists():
         print(f"external data not found at {args.external}", file=sys.stderr)
         return 2
-    methods = [m for m in args.methods.split(",") if m]
-    if "persistence" not in methods:
-        methods.append("persistence")  # the reference of the skill
+    methods = with_reference(m for m in args.methods.split(",") if m)
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
     coverage, summaries = {}, {}

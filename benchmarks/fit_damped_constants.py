@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scalefit.core.bounds import ACCURACY_RANGE, GAIN_RANGE, from_z, transform_name
+from scalefit.core.bounds import ACCURACY_RANGE, from_z, transform_name
 from scalefit.data import GainTable
 from scalefit.io import atomic_write_csv
-from scalefit.methods.damped import damped_forecast
+from scalefit.methods.damped import damped_forecast, model_range
 from scalefit.studies.curves import (BENCHMARK_ITEMS, DEFAULT_EXTERNAL, RELATIVE_ERRORS, Curve,
                                      external_curves)
 
@@ -71,10 +71,6 @@ def auxiliary_curves(external: Path) -> list[Curve]:
             train = GainTable(size[small][order], 100 * ps, se, "B", bounds=ACCURACY_RANGE)
             curves.append(Curve(f"{family} / {bench}", train, size[large], 100 * p[large]))
     return curves
-
-
-def model_range(table) -> tuple[float, float]:
-    return tuple(table.bounds) if table.bounds is not None else GAIN_RANGE  # as damped.predict
 
 
 def forecasts(curves, phi, lam, tau0, nu0, level=0.95):

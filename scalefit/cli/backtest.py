@@ -12,7 +12,7 @@ from scalefit.cli.common import (add_table_arguments, int_at_least, load_groups,
 from scalefit.errors import ScalefitError
 from scalefit.studies.backtest import DEFAULT_METHODS
 from scalefit.studies.curves import CURVE_SETS, DEFAULT_EXTERNAL
-from scalefit.studies.scoring import LEVELS
+from scalefit.studies.scoring import LEVELS, with_reference
 
 EXAMPLES = """\
 examples:
@@ -80,11 +80,6 @@ def add_parser(sub) -> None:
                    help="write one row per (curve, method, held-out point) as CSV")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
-
-
-def with_reference(methods: list[str]) -> list[str]:
-    """``methods`` and persistence, the reference every skill is measured against."""
-    return list(methods) + ([] if "persistence" in methods else ["persistence"])
 
 
 def run_curves(args: argparse.Namespace) -> int:

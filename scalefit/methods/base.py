@@ -271,7 +271,8 @@ class Method:
 
     def __call__(self, table: GainTable, sizes) -> PredictiveLike:
         """The predictive at ``sizes``, inside the table's possible range (``table.value_range``)."""
-        return self.predict(table, np.atleast_1d(np.asarray(sizes, float))).within(table.value_range)
+        pred = self.predict(table, np.atleast_1d(np.asarray(sizes, float)))
+        return pred.within(table.value_range)
 
 
 METHODS: dict[str, Method] = {}

@@ -40,7 +40,7 @@ from scipy import optimize
 
 from scalefit.core.bounds import GAIN_RANGE, dz_dy, to_z, transform_name
 from scalefit.methods.base import Method, TransformedPredictive, register
-from scalefit.methods.naive import last_value, lfo_origins, wls_line
+from scalefit.methods.naive import last_value, lfo_splits, wls_line
 
 PHI = 0.6     # slope shrinkage: the forecast slope is φ times the WLS slope in z
 LAM = 0.25    # damping per unit ln N of the slope (0: undamped)
@@ -77,7 +77,7 @@ def structure_scale(x, z, sz, phi: float, lam: float, tau0: float,
     if not np.isfinite(nu0):
         return tau0**2, np.inf
     e, d, v0, w = [], [], [], []
-    for train, future, top in lfo_origins(x, min_train=2):
+    for train, future, top in lfo_splits(x, min_train=2):
         err = z[future] - trend_point(x[train], z[train], sz[train], x[future], phi, lam)
         e.append(err)
         d.append(np.log(x[future] / top))
@@ -117,6 +117,11 @@ def damped_forecast(x, y, se, xf, bounds, phi: float = PHI, lam: float = LAM, pr
     return loc, np.sqrt(sz_last**2 + tau2 * d**2), np.full(len(xf), df), float(np.sqrt(tau2))
 
 
+def model_range(table) -> tuple[float, float]:
+    """The range the forecast is made in: the table's explicit ``bounds``, else a gain's."""
+    return tuple(table.bounds) if table.bounds is not None else GAIN_RANGE
+
+
 def censored(table, bounds) -> str:
     """", censored to [lo, hi]" where the table's range is narrower than the transform's."""
     lo, hi = table.value_range
@@ -130,7 +135,7 @@ def predict(table, sizes, phi: float = PHI, lam: float = LAM,
     The transform uses the quantity's nominal range (``table.bounds``; [−100, 100] for a gain):
     a gain's tighter range given the baseline's accuracy (``table.value_range``) only censors
     the result, since its logit would stretch the small gains near −a into large z."""
-    bounds = tuple(table.bounds) if table.bounds is not None else GAIN_RANGE
+    bounds = model_range(table)
     loc, scale, df, tau = damped_forecast(table.size, table.gain, table.se, sizes, bounds,
                                           phi, lam, priors)
     tau0, nu0 = prior_for(transform_name(bounds), priors)

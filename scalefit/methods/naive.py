@@ -61,9 +61,11 @@ def wls_point(x, y, s, xf) -> np.ndarray:
     return a + b * np.log(xf)
 
 
-def lfo_origins(x: np.ndarray, min_train: int, max_origins: int = 8):
+def lfo_splits(x: np.ndarray, min_train: int, max_origins: int = 8):
     """Leave-future-out splits of a table: (train mask, future mask, largest training size)
-    for training on the m smallest distinct sizes, the ``max_origins`` largest such m."""
+    for training on the m smallest distinct sizes, the ``max_origins`` largest such m. (Unlike
+    ``scalefit.methods.lfo.lfo_origins``, which counts rows for the laws' average, this counts
+    distinct sizes, so rows of one size are never split.)"""
     ux = np.unique(x)
     for m in range(max(min_train, len(ux) - max_origins), len(ux)):
         yield x <= ux[m - 1], x > ux[m - 1], ux[m - 1]
@@ -74,7 +76,7 @@ def naive_predictive(point: Point, name: str, min_train: int, table, sizes) -> P
     order = np.argsort(table.size, kind="stable")
     x, y, s = table.size[order], table.gain[order], table.se[order]
     errors, dists = [], []
-    for train, future, top in lfo_origins(x, min_train):
+    for train, future, top in lfo_splits(x, min_train):
         errors.append(y[future] - point(x[train], y[train], s[train], x[future]))
         dists.append(np.log(x[future] / top))
     if errors:

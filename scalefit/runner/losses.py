@@ -95,16 +95,20 @@ def first_disagreement(student_logits, teacher_logits, mask):
     return torch.where(differ, pos, mask.shape[1]).min(1).values
 
 
-def divergence_regions(student_logits, teacher_logits, mask, beta: float = 0.5) -> dict:
+def divergence_regions(student_logits, teacher_logits, mask, beta: float = 0.5, *,
+                       first=None, divergence=None) -> dict:
     """Where the divergence mass lies relative to each rollout's first argmax disagreement:
     shares ``before``, ``at`` and ``after`` of Σ weights × JSD_β (eq. 6 weights), the mean
     first disagreement as a share of the rollout length (1 where none), and the share of
-    rollouts without any disagreement."""
+    rollouts without any disagreement. ``first`` (``first_disagreement``) and ``divergence``
+    (the per-token JSD_β, float32) are reused when the caller already has them."""
     with torch.no_grad():
-        first = first_disagreement(student_logits, teacher_logits, mask)
+        if first is None:
+            first = first_disagreement(student_logits, teacher_logits, mask)
+        if divergence is None:
+            divergence = generalized_jsd(student_logits.float(), teacher_logits.float(), beta)
         pos = torch.arange(mask.shape[1], device=mask.device)[None]
-        mass = generalized_jsd(student_logits.float(), teacher_logits.float(), beta) \
-            * token_weights(mask)
+        mass = divergence * token_weights(mask)
         total = mass.sum().clamp(min=1e-12)
         n = mask.sum(1).clamp(min=1)
         return {"before": float(mass[pos < first[:, None]].sum() / total),

@@ -207,10 +207,11 @@ def opsd(model: GPT, cfg: TrainConfig, problems: list[Problem], richness: float,
             teacher_logits = rollout_logits(teacher, t_prompts, rollout, valid)
         tic3 = time.perf_counter()
         student_logits = rollout_logits(model, s_prompts, rollout, valid)
-        regions.append(divergence_regions(student_logits, teacher_logits, valid, cfg.beta))
+        first = first_disagreement(student_logits.detach(), teacher_logits, valid)
+        regions.append(divergence_regions(student_logits, teacher_logits, valid, cfg.beta,
+                                          first=first))
         keep = None
         if cfg.mask_after_divergence:  # the teacher past a disagreement contradicts the prefix
-            first = first_disagreement(student_logits.detach(), teacher_logits, valid)
             keep = torch.arange(valid.shape[1], device=device)[None] <= first[:, None]
         if cfg.objective == "pg":
             loss = policy_gradient_loss(student_logits, teacher_logits, rollout, valid,
@@ -279,7 +280,8 @@ def evaluate(model: GPT, problems: list[Problem], cfg: TrainConfig, *,
             jsd = generalized_jsd(s_logits, t_logits, 0.5)
             entropy.extend(((ent * m).sum(1) / m.sum(1)).cpu().tolist())
             divergence.extend(((jsd * m).sum(1) / m.sum(1)).cpu().tolist())
-            regions.append(divergence_regions(s_logits, t_logits, valid))
+            regions.append(divergence_regions(s_logits, t_logits, valid,
+                                              divergence=jsd))
     c = np.array(correct, dtype=float)
     res = {"accuracy": 100.0 * c.mean(),
            "se": 100.0 * c.std(ddof=1) / np.sqrt(len(c)) if len(c) > 1 else float("nan"),

@@ -37,6 +37,12 @@ def level_key(level: float) -> str:
     return f"{100.0 * level:.4g}"
 
 
+def with_reference(methods, reference: str = "persistence") -> list:
+    """``methods`` and ``reference`` (persistence: what every skill is measured against)."""
+    methods = list(methods)
+    return methods + ([] if reference in methods else [reference])
+
+
 def labelled_methods(methods) -> dict:
     """``{label: method}``: each name labelled as the caller wrote it (``paper`` stays ``paper``),
     each callable by its ``__name__``."""
