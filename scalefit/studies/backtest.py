@@ -22,7 +22,8 @@ import pandas as pd
 from scalefit.core.laws import PAPER_LAWS
 from scalefit.data import GainTable
 from scalefit.studies.curves import Curve, holdout_curve
-from scalefit.studies.scoring import LEVELS, labelled_methods, level_key, score_curves, summarise
+from scalefit.studies.scoring import (LEVELS, labelled_methods, level_key, score_curves,
+                                      summarise, with_reference)
 
 DEFAULT_METHODS = tuple(PAPER_LAWS) + ("average", "bootstrap", "lfo_aicc", "persistence",
                                        "loglinear_last2", "loglinear_wls", "damped_trend")
@@ -102,10 +103,14 @@ def backtest_curves(curves: Iterable[Curve], methods=DEFAULT_METHODS, *,
     """Score ``methods`` (names or callables, see ``scalefit.methods.METHODS``) on every curve."""
     curves = list(curves)
     levels = tuple(float(v) for v in levels)
-    frame = score_curves(curves, methods, levels=levels, executor=executor, quiet=quiet)
-    # persistence is the reference of the skill: scored beside the methods if not among them
-    reference = (None if "persistence" in set(frame["method"]) else
-                 score_curves(curves, ["persistence"], levels=levels, executor=executor))
+    given = [methods] if isinstance(methods, str) or callable(methods) else list(methods)
+    labels = tuple(labelled_methods(given))
+    # persistence, the reference of the skill, is scored in the same pass; kept apart if not asked
+    scored = score_curves(curves, with_reference(given), levels=levels, executor=executor,
+                          quiet=quiet)
+    asked = scored["method"].isin(labels)
+    reference = None if "persistence" in labels else scored[~asked].reset_index(drop=True)
+    frame = scored[asked].reset_index(drop=True)
     frame["error"] = frame["truth"] - frame["mean"]
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["ape"] = 100.0 * np.abs(frame["error"]) / np.abs(frame["truth"])
@@ -115,8 +120,7 @@ def backtest_curves(curves: Iterable[Curve], methods=DEFAULT_METHODS, *,
     first = ["curve", "group", "method", "size", "distance", "truth", "mean", "error", "ape"]
     rest = [c for c in frame.columns if c not in first and c != "failed"]
     frame = frame[first + rest + ["failed"]]
-    return BacktestResult(frame, levels, tuple(labelled_methods(methods)), len(curves), holdout,
-                          reference=reference)
+    return BacktestResult(frame, levels, labels, len(curves), holdout, reference=reference)
 
 
 def backtest(table: GainTable, holdout: int = 1, methods=DEFAULT_METHODS, *,
