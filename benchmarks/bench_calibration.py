@@ -1,20 +1,26 @@
 """Skill and calibration on real scaling data: every method × every corpus, in one run.
 
-Corpora, read from ../shared/data/external (or --external DIR; nothing is copied): ObsScaling
-accuracies of LLM families (MMLU, ARC-C, HellaSwag; fit on ≤ 8B, predict larger), the 92
-learning curves of Alabdulmohsin et al. (fit on their Training == 1 rows, predict the rest),
-the chain-of-thought gains of Wei et al. 2022 (fit ≤ 8B) and the Gemma instruction-tuning gains
-(the one benchmark with two sizes ≤ 8B). For every registered method, and for ``damped_trend``
-with the constants fitted without the corpus it is scored on ("damped_trend (LOCO)", from
-benchmarks/damped_constants.csv), it prints per corpus: skill against persistence (median
-|error| ÷ persistence's; < 1 beats it), median absolute error (pp; % of the truth for the
-learning curves), median APE, coverage of the 68% and 95% intervals, median 95% width (and
-relative to the truth), the mean 95% interval score and the number of points or bounds outside
-the possible range. Writes per-corpus scores and summaries, the calibration plot and the skill
-figure (method × corpus) to --out.
+Corpora (``scalefit.studies.curves.CORPORA``), read from ../shared/data/external (or --external
+DIR; nothing is copied): ObsScaling accuracies of LLM families (fit on ≤ 8B, predict larger), the
+92 learning curves of Alabdulmohsin et al. (fit on their Training == 1 rows, predict the rest),
+and six corpora of gains of a method over its baseline (chain-of-thought, Gemma IT − PT, Qwen1.5
+chat − base, Qwen2 instruct − base, BLOOMZ − BLOOM, ObsScaling's prompting techniques; fit on
+≤ 8B, or on all but the largest size where fewer than three sizes are ≤ 8B). Every registered
+method is scored, and ``damped_trend`` also with the constants fitted without the corpus it is
+scored on ("damped_trend (LOCO)", from benchmarks/damped_constants.csv): its published numbers;
+and with the constants it had before they depended on the kind of quantity ("damped_trend
+(previous)"), the reference of the improvement.
 
-    python benchmarks/bench_calibration.py --out runs/calibration      # ~4 min on 2 cores
-    python benchmarks/bench_calibration.py --data cot --methods persistence,damped_trend,paper
+Per corpus, and pooled per kind of quantity (accuracy, loss, gain) with every corpus weighing the
+same (``scalefit.studies.scoring.pool_corpora``: BLOOMZ's 199 correlated curves count as much as
+Qwen2's four), it prints: skill against persistence (median |error| ÷ persistence's; < 1 beats
+it), median absolute error (pp; % of the truth for the learning curves), coverage of the 68% and
+95% intervals, median 95% width, the mean 95% interval score (Gneiting & Raftery 2007) and the
+number of points or bounds outside the possible range. Writes per-corpus scores and summaries,
+the pooled summaries, the calibration plot and the skill figure to --out.
+
+    python benchmarks/bench_calibration.py --out runs/calibration      # ~10 min on 2 cores
+    python benchmarks/bench_calibration.py --data cot,bloomz --methods persistence,damped_trend
 """
 
 from __future__ import annotations
@@ -29,27 +35,37 @@ import pandas as pd
 
 from scalefit.io import atomic_write_csv
 from scalefit.methods import METHODS
-from scalefit.methods.damped import DampedTrend
+from scalefit.methods.damped import TrendPrior, damped_method
 from scalefit.report.figures import save_figure
 from scalefit.report.figures_analyses import figure_calibration, figure_skill
-from scalefit.studies.curves import CURVE_SETS, DEFAULT_EXTERNAL, RELATIVE_ERRORS, external_curves
-from scalefit.studies.scoring import coverage_curve, score_curves, summarise, with_reference
+from scalefit.studies.curves import CORPORA, CURVE_SETS, DEFAULT_EXTERNAL, external_curves
+from scalefit.studies.scoring import (coverage_curve, pool_corpora, score_curves, summarise,
+                                      with_reference)
 
 CONSTANTS = Path(__file__).with_name("damped_constants.csv")
-COLUMNS = ["method", "points", "skill", "skill_per_curve", "median_abs_error", "median_ape",
-           "coverage68", "coverage95", "median_width95", "median_rel_width95",
-           "interval_score95_abs", "outside_range", "outside_truth_range"]
+LOCO = "damped_trend (LOCO)"
+PREVIOUS = "damped_trend (previous)"
+# The constants the default shipped with before they depended on the kind of quantity: one
+# trend (φ = 0.6, λ = 0.25) for everything, a logit prior for accuracies and gains alike.
+PREVIOUS_PRIORS = {"gain": TrendPrior(0.6, 0.0, 0.25, 0.152, 20.0),
+                   "accuracy": TrendPrior(0.6, 0.0, 0.25, 0.152, 20.0),
+                   "loss": TrendPrior(0.6, 0.0, 0.25, 0.0119, float("inf"))}
+COLUMNS = ["method", "points", "skill", "median_abs_error", "coverage68", "coverage95",
+           "median_width95", "interval_score95_abs", "outside_range", "outside_truth_range"]
 
 
-def loco_method(corpus: str) -> DampedTrend | None:
-    """``damped_trend`` with the constants fitted without ``corpus`` (its own fold, else the
-    fold fitted on every corpus, which never saw the ones outside it)."""
+def loco_method(corpus: str):
+    """``damped_trend`` with, for every kind, the constants fitted without ``corpus`` (its own
+    fold where the corpus is of that kind, else the fold fitted on every corpus)."""
     if not CONSTANTS.exists():
         return None
-    table = pd.read_csv(CONSTANTS).set_index("fold")
-    row = table.loc[f"without {corpus}"] if f"without {corpus}" in table.index else table.loc["all"]
-    priors = tuple((k, row[f"tau0_{k}"], row[f"nu0_{k}"]) for k in ("logit", "log"))
-    return DampedTrend(row["phi"], row["lam"], priors, name="damped_trend (LOCO)")
+    table = pd.read_csv(CONSTANTS)
+    priors = {}
+    for kind, rows in table.groupby("kind"):
+        rows = rows.set_index("fold")
+        row = rows.loc[f"without {corpus}"] if f"without {corpus}" in rows.index else rows.loc["all"]
+        priors[kind] = TrendPrior(row["phi"], row["phi_sd"], row["lam"], row["tau0"], row["nu0"])
+    return damped_method(priors, name=LOCO)
 
 
 def main(argv=None) -> int:
@@ -69,25 +85,35 @@ def main(argv=None) -> int:
     methods = with_reference(m for m in args.methods.split(",") if m)
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
-    coverage, summaries = {}, {}
+    fmt = {"float_format": lambda v: f"{v:.3g}", "index": False}
+    coverage, summaries, scored = {}, {}, {}
     with ProcessPoolExecutor(args.workers) as pool:
         for name in [n for n in args.data.split(",") if n]:
             start = time.perf_counter()
+            corpus = CORPORA[name]
             curves = external_curves(name, args.external)
-            loco = loco_method(name)
             scores = score_curves(curves, methods, executor=pool)
-            if loco is not None:
-                scores = pd.concat([scores, score_curves(curves, [loco], executor=pool)],
-                                   ignore_index=True)
-            table = summarise(scores, relative=RELATIVE_ERRORS[name])
-            coverage[name] = coverage_curve(scores)
-            summaries[name] = table
+            extra = [m for m in (loco_method(name), damped_method(PREVIOUS_PRIORS, PREVIOUS))
+                     if m is not None]
+            scores = pd.concat([scores, score_curves(curves, extra, executor=pool)],
+                               ignore_index=True)
+            table = summarise(scores, relative=corpus.relative)
+            scored[name], coverage[name], summaries[name] = scores, coverage_curve(scores), table
             atomic_write_csv(args.out / f"{name}_scores.csv", scores)
             atomic_write_csv(args.out / f"{name}_summary.csv", table)
-            unit = "% of truth" if RELATIVE_ERRORS[name] else "pp"
-            print(f"\n== {name}: {len(curves)} curves, {int(table['points'].max())} held-out "
-                  f"points; errors in {unit}; {time.perf_counter() - start:.0f} s")
-            print(table[COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+            unit = "% of truth" if corpus.relative else "pp"
+            print(f"\n== {name} ({corpus.kind}): {corpus.title}; {len(curves)} curves, "
+                  f"{int(table['points'].max())} held-out points; errors in {unit}; "
+                  f"{time.perf_counter() - start:.0f} s")
+            print(table[COLUMNS].to_string(**fmt))
+    for kind in dict.fromkeys(CORPORA[n].kind for n in scored):
+        names = [n for n in scored if CORPORA[n].kind == kind]
+        table = summarise(pool_corpora({n: scored[n] for n in names}),
+                          relative=CORPORA[names[0]].relative)
+        summaries[f"{kind} (pooled)"] = table
+        atomic_write_csv(args.out / f"pooled_{kind}_summary.csv", table)
+        print(f"\n== pooled {kind}: {', '.join(names)}, each corpus weighing the same")
+        print(table[COLUMNS].to_string(**fmt))
     save_figure(figure_calibration(coverage), args.out, "calibration")
     save_figure(figure_skill(summaries), args.out, "skill")
     print(f"\nwrote {args.out}/ (scores, summaries, calibration.png/.pdf, skill.png/.pdf)")

@@ -8,7 +8,7 @@ same columns (``size``, ``gain``, ``se``[, ``benchmark``], or an accuracy table)
 >>> print(result.summary())                         # Table 1, predictions at 14, 70, 405 B
 >>> result.to_frame()                               # one row per law: k, chi², AIC, ..., weight
 >>> pred = result.predict([70.0])                   # the default forecast (damped_trend)
->>> pred.mean, pred.interval(0.95)
+>>> pred.median, pred.interval(0.95), pred.to_frame()
 >>> result.predict([70.0], method="paper").mean     # the scaling paper's eq. 8-9: 19.61 pp
 >>> fig = result.plot()                             # Figure 1
 >>> sf.backtest("data/opsd_scaling_paper.csv", holdout=2).summary()
@@ -22,7 +22,8 @@ import pandas as pd
 
 from scalefit.core.average import AveragedFit, fit_laws
 from scalefit.data import GainTable, default_sizes, load_gain_table
-from scalefit.methods import DEFAULT_METHOD as DEFAULT_INTERVAL
+from scalefit.methods import DEFAULT_METHOD
+from scalefit.report.text import VALUE_UNITS
 
 
 def load(source, *, benchmark: str | None = None, size_unit: str | None = None,
@@ -48,25 +49,63 @@ def load(source, *, benchmark: str | None = None, size_unit: str | None = None,
 
 @dataclass
 class FitReport:
-    """What ``sf.fit`` returns: the laws fitted to ``table`` and averaged (``fit``), with the
-    predictive method used by ``predict`` when none is named (``interval``)."""
+    """What ``sf.fit`` returns and ``scalefit fit`` prints: the table, the laws fitted to it and
+    averaged (``fit``), and the forecast method (``method``, default ``DEFAULT_METHOD``; None:
+    the laws alone). ``predict`` gives that method's forecast, ``check`` the table's own
+    leave-future-out check against persistence, ``summary`` the printout (answer first)."""
 
     table: GainTable
     fit: AveragedFit
-    interval: str = DEFAULT_INTERVAL
+    method: str | None = DEFAULT_METHOD
 
     @property
     def weights(self) -> dict[str, float]:
         return self.fit.weights
 
+    def predict(self, sizes, method: str | None = None):
+        """The predictive distribution at ``sizes`` (table unit) of a registered method
+        (``scalefit.methods.METHODS``; default ``method``): ``.median``, ``.interval(level)``,
+        ``.quantile(q)``, ``.to_frame()`` (median and 68/95% intervals per size), inside the
+        table's possible range. ``method="paper"`` is the scaling paper's eq. 8-9 normal."""
+        from scalefit.methods import predictive
+
+        return predictive(self.table, sizes, method or self.method or "paper")
+
+    def check(self):
+        """This table's own leave-future-out check of the forecast and the laws' average
+        against persistence (``scalefit.studies.backtest.lfo_skill``; None with too few sizes)."""
+        from scalefit.studies.backtest import lfo_skill
+
+        methods = ("average",) if self.method in (None, "average", "paper") else (self.method,
+                                                                                  "average")
+        return lfo_skill(self.table, methods)
+
     def summary(self, sizes=None) -> str:
-        """The printout of ``scalefit fit``: the fits, the weights and the predictions at
-        ``sizes`` (default 14, 70, 405 B), then the default forecast (``interval``)."""
-        from scalefit.report.text import format_fit, format_predictive
+        """What ``scalefit fit`` prints: the table, the forecast at ``sizes`` (default 14, 70, 405
+        B) with persistence beside it, the table's own check, then the laws (Table 1) and their
+        average (eq. 8-9)."""
+        from scalefit.report.text import (format_fit, format_forecast, format_lfo_skill,
+                                          format_table_header)
 
         sizes = default_sizes(self.table) if sizes is None else sizes
-        return (format_fit(self.fit, sizes) + "\n\n"
-                + format_predictive(self.predict(sizes), self.table.size_unit))
+        parts = [format_table_header(self.table)]
+        if self.method is not None:
+            parts += [format_forecast(self.predict(sizes), self.table,
+                                      self.predict(sizes, "persistence")),
+                      format_lfo_skill(self.check(), VALUE_UNITS[self.table.kind])]
+        return "\n\n".join(parts + [format_fit(self.fit, sizes)])
+
+    def to_dict(self, sizes=None) -> dict:
+        """The JSON of ``scalefit fit --json``: the laws' fit and average at ``sizes``, and
+        (with a method) the forecast (``calibrated``), persistence and the check (``lfo_skill``)."""
+        sizes = default_sizes(self.table) if sizes is None else sizes
+        out = self.fit.to_dict(sizes)
+        if self.method is not None:
+            check = self.check()
+            out["calibrated"] = self.predict(sizes).to_dict()
+            out["persistence"] = self.predict(sizes, "persistence").to_dict()
+            out["lfo_skill"] = None if check is None else check.to_dict()
+        return out
 
     def to_frame(self) -> pd.DataFrame:
         """Table 1 of the scaling paper: k, chi², AIC, AICc, BIC and weight per law."""
@@ -74,14 +113,16 @@ class FitReport:
 
         return table_model_selection(self.fit)
 
-    def predict(self, sizes, method: str | None = None):
-        """The predictive distribution at ``sizes`` (table unit) of a registered method
-        (``scalefit.methods.METHODS``; default ``interval``): ``.mean``, ``.interval(level)``,
-        ``.quantile(q)``, inside the table's possible range. ``method="paper"`` is the scaling
-        paper's eq. 8-9 normal."""
-        from scalefit.methods import predictive
+    def plot_forecast(self, sizes=None, method: str | None = None):
+        """The forecast as a figure: the data, the median with its 68% and 95% bands from the
+        largest measured size to the largest of ``sizes``, persistence dashed (a ``Figure``)."""
+        from scalefit.report.figures import figure_forecast
+        from scalefit.studies.reproduce import forecast_grid
 
-        return predictive(self.table, sizes, method or self.interval)
+        sizes = default_sizes(self.table) if sizes is None else sizes
+        grid = forecast_grid(self.table, sizes)
+        return figure_forecast(self.table, self.predict(grid, method),
+                               self.predict(grid, "persistence"), self.predict(sizes, method))
 
     def plot(self, sizes=None):
         """Figure 1 of the scaling paper for this fit (a matplotlib ``Figure``)."""
@@ -90,20 +131,23 @@ class FitReport:
         return figure_fits(self.fit, default_sizes(self.table) if sizes is None else sizes)
 
 
-def fit(table, *, criterion: str = "aic", laws=None, interval: str = DEFAULT_INTERVAL,
+def fit(table, *, criterion: str = "aic", laws=None, method: str | None = DEFAULT_METHOD,
         benchmark: str | None = None) -> FitReport:
     """Fit the scaling laws (default the paper's five) by weighted least squares, weight them
-    by ``criterion`` (eq. 7) and average them (eq. 8-9).
+    by ``criterion`` (eq. 7) and average them (eq. 8-9); ``method`` is the forecast ``predict``
+    and ``summary`` give (default the damped trend; "paper" for eq. 8-9; None: the laws alone).
 
     >>> result = sf.fit("data/opsd_scaling_paper.csv")
     >>> round(result.predict([70.0], method="paper").mean[0], 2)
     19.61
+    >>> result.predict([70.0]).to_frame()            # median, 68% and 95% intervals
     """
     from scalefit.methods import get_method
 
-    get_method(interval)  # an unknown method fails here, not at the first predict
+    if method is not None:
+        get_method(method)  # an unknown method fails here, not at the first predict
     t = load(table, benchmark=benchmark)
-    return FitReport(t, fit_laws(t, criterion=criterion, laws=laws), interval)
+    return FitReport(t, fit_laws(t, criterion=criterion, laws=laws), method)
 
 
 def backtest(table, holdout: int = 1, methods=None, **kwargs):
@@ -118,13 +162,17 @@ def backtest(table, holdout: int = 1, methods=None, **kwargs):
     return run(load(table), holdout, DEFAULT_METHODS if methods is None else methods, **kwargs)
 
 
-def design(table, candidates=None, *, target: float = 70.0, **kwargs):
-    """Rank candidate sizes for the next measurement by the expected reduction of the
-    predictive variance at ``target`` (``scalefit.studies.design.design``). Default candidates:
+def design(table, candidates=None, *, target: float = 70.0, method: str = DEFAULT_METHOD,
+           **kwargs):
+    """Rank candidate sizes for the next measurement by what it would teach the forecast
+    ``method`` about ``target`` (``scalefit.studies.design.design``): the expected reduction of
+    its 95% interval width (a ``ForecastDesign``), or with ``method="paper"`` of the laws' eq. 9
+    variance (a ``DesignResult``, Figure 6). Default candidates:
     ``scalefit.sizes.default_candidates`` (log-spaced from the largest measured size to twice
     the target, through the target and the paper's sizes), as ``scalefit design``.
 
     >>> sf.design("data/opsd_scaling_paper.csv", target=70).to_frame()
+    >>> sf.design("data/opsd_scaling_paper.csv", target=70, method="paper").best
     """
     from scalefit.sizes import default_candidates
     from scalefit.studies.design import design as run
@@ -132,7 +180,7 @@ def design(table, candidates=None, *, target: float = 70.0, **kwargs):
     t = load(table)
     if candidates is None:
         candidates = default_candidates(t.size.max(), target, t.size_unit)
-    return run(t, candidates, target=target, **kwargs)
+    return run(t, candidates, target=target, method=method, **kwargs)
 
 
 def validate(table, **kwargs):

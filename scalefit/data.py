@@ -59,6 +59,7 @@ GAIN_COLUMNS = ("gain", "gain_pp", "delta", "delta_pp", "improvement", "improvem
 # A table may give one curve of another quantity instead of gains; the column says which.
 VALUE_KINDS = {"accuracy": ("accuracy", "accuracy_pct", "acc", "acc_pct"), "loss": ("loss",)}
 VALUE_RANGES = {"accuracy": (0.0, 100.0), "loss": (0.0, np.inf)}
+KINDS = ("gain", *VALUE_KINDS)  # what a table's values are (``GainTable.kind``)
 SE_COLUMNS = ("se", "se_pp", "gain_se", "stderr", "std_err", "sem", "sigma")
 BENCHMARK_COLUMNS = ("benchmark", "task", "dataset")
 MODEL_COLUMNS = ("model", "model_name", "name", "model_id", "checkpoint", "base_model")
@@ -81,8 +82,10 @@ def normalise_name(name: str) -> str:
 class GainTable:
     """Gains (percentage points) ± standard errors at model sizes (in ``size_unit``).
 
-    ``bounds`` is the possible range of the values ([0, 100] for an accuracy, (0, ∞) for a
-    loss); predictions never leave it. Left as None, ``value_range`` infers it: a gain in pp
+    ``kind`` says what the values are: ``"gain"`` (of a method over a baseline, in percentage
+    points; the default), ``"accuracy"`` (pp) or ``"loss"``; the default forecast's constants
+    depend on it (``scalefit.methods.damped``). ``bounds`` is the possible range of the values
+    ([0, 100] for an accuracy, (0, ∞) for a loss); predictions never leave it. Left as None, ``value_range`` infers it: a gain in pp
     of an accuracy lies in [−100, 100], and in [−a, 100 − a] when the table carries the
     baseline's accuracy a (column ``baseline_column``; see ``value_range``).
     """
@@ -97,8 +100,11 @@ class GainTable:
     notes: list[str] = field(default_factory=list)
     bounds: tuple[float, float] | None = None
     baseline_column: str | None = None
+    kind: str = "gain"
 
     def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         self.size, self.gain, self.se = (np.asarray(v, dtype=float)
                                          for v in (self.size, self.gain, self.se))
         if self.benchmark is not None:
@@ -185,7 +191,8 @@ class GainTable:
         if dropped:
             notes.append(f"sizes {dropped} dropped: not measured on every benchmark")
         return GainTable(agg.index.to_numpy(), agg["gain"].to_numpy(), agg["se"].to_numpy(),
-                         self.size_unit, source=self.source, notes=notes, bounds=self.bounds)
+                         self.size_unit, source=self.source, notes=notes, bounds=self.bounds,
+                         kind=self.kind)
 
     def split(self, by: list[str]) -> dict[str, "GainTable"]:
         """One table per level of the ``by`` columns (``"benchmark"`` or extra columns)."""
@@ -431,7 +438,7 @@ def gain_table_from_frame(frame: pd.DataFrame, source: str = "<memory>", *,
     size_raw, unit = _size_column(columns, source, size_unit)
     kind = next((k for k, names in VALUE_KINDS.items() if any(n in columns for n in names)), None)
     if _find(columns, GAIN_COLUMNS, "gain", source, required=False) is not None or kind is None:
-        gain_raw, bounds = _find(columns, GAIN_COLUMNS, "gain", source), None
+        gain_raw, bounds, kind = _find(columns, GAIN_COLUMNS, "gain", source), None, "gain"
     else:  # a curve of accuracies or losses rather than gains: its own possible range
         gain_raw = _find(columns, VALUE_KINDS[kind], kind, source)
         bounds = VALUE_RANGES[kind]
@@ -442,7 +449,7 @@ def gain_table_from_frame(frame: pd.DataFrame, source: str = "<memory>", *,
     gain = _numbers(frame, gain_raw, source)
     se = _numbers(frame, se_raw, source, positive=True, what="standard error")
     notes = []
-    if kind != "loss" or bounds is None:  # a loss has no percentage points to check
+    if kind != "loss":  # a loss has no percentage points to check
         gain, se, notes = _in_percentage_points(gain, se, gain_unit, gain_raw, source)
     if bounds is not None:
         notes.append(f"values are {kind} (column {gain_raw!r}): possible range "
@@ -474,7 +481,7 @@ def gain_table_from_frame(frame: pd.DataFrame, source: str = "<memory>", *,
     for col in by_raw:
         keys[col] = frame[col].to_numpy()
     _check_duplicates(keys, source, [c for c in extra.columns if c not in by_raw])
-    return GainTable(size, gain, se, unit, benchmark, extra, source, notes, bounds)
+    return GainTable(size, gain, se, unit, benchmark, extra, source, notes, bounds, kind=kind)
 
 
 def default_sizes(table: GainTable) -> list[float]:

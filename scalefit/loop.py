@@ -1,17 +1,16 @@
-"""The closed loop: fit, choose the next size, run it, append the row, refit (issue 7).
+"""The closed loop: fit, choose the next size, run it, append the row, refit.
 
 Each round of :func:`run_loop`:
 
 1. reads the runner's table (``gains_all.csv`` in the loop's folder) at one reference richness,
    one split and one comparison (OPSD − SFT by default), keeping the distillable rows;
-2. fits the five laws and computes the calibrated predictive interval at the ``target`` size
-   (``scalefit.methods``, default ``DEFAULT_METHOD``);
-3. ranks the candidate sizes not yet run by the expected reduction of the model-averaged
-   predictive variance at the target per unit of compute (``scalefit.studies.design``, criterion
-   ``reduction_per_cost``; the cost of a size is the runner's estimate of its training FLOPs,
-   ``compute_cost``). With fewer than three points every two-parameter law passes through the
-   data exactly and nothing can be weighed, so the cheapest candidate is run instead, and the
-   round says so;
+2. forecasts the gain at the ``target`` size (``scalefit.methods``, default ``DEFAULT_METHOD``,
+   with the laws' eq. 9 beside it);
+3. ranks the candidate sizes not yet run by the expected reduction of the forecast's 95%
+   interval width at the target per unit of compute (``scalefit.studies.design.design_forecast``,
+   criterion ``reduction_per_cost``; the cost of a size is the runner's estimate of its training
+   FLOPs, ``compute_cost``). With fewer than three points there is no trend to weigh, so the
+   cheapest candidate is run instead, and the round says so;
 4. runs the runner at the chosen size (``run_sweep`` with the sizes run so far plus the new one:
    finished sizes load from their checkpoints), which appends its rows to the tables;
 5. refits and records how the interval at the target moved.
@@ -81,8 +80,8 @@ def loop_table(out_dir, settings: LoopSettings) -> GainTable | None:
 
 
 def interval_at(table: GainTable | None, target_m: float, method: str) -> dict | None:
-    """The calibrated predictive at the target (mean, 95% interval, its width) and eq. 9's
-    model-averaged mean ± SD; None with fewer than ``MIN_POINTS`` points."""
+    """The forecast at the target (median, 95% interval, its width) and eq. 9's model-averaged
+    mean ± SD beside it; None with fewer than ``MIN_POINTS`` points."""
     from scalefit.methods import predictive
 
     if table is None or len(table) < MIN_POINTS:
@@ -90,15 +89,17 @@ def interval_at(table: GainTable | None, target_m: float, method: str) -> dict |
     pred = predictive(table, [target_m], method)
     lo, hi = pred.interval(0.95)
     avg = fit_laws(table).predict([target_m])
-    return {"points": len(table), "mean": float(pred.mean[0]), "ci95": [float(lo[0]), float(hi[0])],
-            "width95": float(hi[0] - lo[0]), "eq9_mean": float(avg.mean[0]),
-            "eq9_sd": float(avg.sd[0]), "method": method}
+    return {"points": len(table), "median": float(pred.median[0]),
+            "ci95": [float(lo[0]), float(hi[0])], "width95": float(hi[0] - lo[0]),
+            "eq9_mean": float(avg.mean[0]), "eq9_sd": float(avg.sd[0]), "method": method}
 
 
 def choose_next(table: GainTable | None, cfg: RunConfig, remaining: list[str], target_m: float,
                 settings: LoopSettings) -> dict:
-    """The size to run next among ``remaining``, why, and the ranking behind the choice."""
-    from scalefit.studies.design import design
+    """The size to run next among ``remaining``, why, and the ranking behind the choice: the
+    largest expected reduction of the forecast's 95% interval width at the target per FLOP
+    (``scalefit.studies.design.design_forecast``)."""
+    from scalefit.studies.design import design_forecast
 
     sizes_m = np.array([n_params(cfg, s) / 1e6 for s in remaining])
     costs = np.array([compute_cost(cfg, s) for s in remaining])
@@ -108,10 +109,10 @@ def choose_next(table: GainTable | None, cfg: RunConfig, remaining: list[str], t
         return {"size": remaining[best], "params_m": float(sizes_m[best]),
                 "cost_flops": float(costs[best]), "ranking": [],
                 "reason": f"{have} distillable point{'s' * (have != 1)}: fewer than {MIN_POINTS}, "
-                          "too few to weigh the laws, so the cheapest candidate is measured "
-                          "first"}
-    result = design(table, sizes_m, target=target_m, costs=costs, n_sims=settings.n_sims,
-                    seed=settings.seed, criterion="reduction_per_cost")
+                          "too few to weigh a trend, so the cheapest candidate is measured first"}
+    result = design_forecast(table, sizes_m, target=target_m, method=settings.interval,
+                             costs=costs, n_sims=settings.n_sims, seed=settings.seed,
+                             criterion="reduction_per_cost")
     helps = np.nan_to_num(result.reduction, nan=-np.inf) > 0
     # per unit of compute among the candidates that help; if none does, the least harmful
     score = np.where(helps, result.reduction_per_cost, -np.inf) if helps.any() \
@@ -119,21 +120,20 @@ def choose_next(table: GainTable | None, cfg: RunConfig, remaining: list[str], t
     order = np.argsort(-score, kind="stable")
     best = int(order[0])
     ranking = [{"size": remaining[j], "params_m": float(sizes_m[j]), "cost_flops": float(costs[j]),
-                "expected_sd": float(result.expected_sd[j]),
+                "expected_width": float(result.expected_width[j]),
                 "reduction_fraction": float(result.reduction_fraction[j]),
                 "reduction_per_pflop": float(result.reduction[j] / costs[j] * 1e15)}
                for j in order]
-    change = (f"{100 * result.reduction_fraction[best]:.3g}% of the current variance for "
-              f"{costs[best] / 1e12:.2f} TFLOP (SD {np.sqrt(result.current_var):.3g} → "
-              f"{result.expected_sd[best]:.3g} pp expected)")
+    change = (f"{100 * result.reduction_fraction[best]:.3g}% of the 95% width for "
+              f"{costs[best] / 1e12:.2f} TFLOP (width {result.current_width:.3g} → "
+              f"{result.expected_width[best]:.3g} pp expected)")
     if len(remaining) == 1:
         reason = f"the only candidate left; expected reduction {change}"
     elif not helps.any():
-        reason = ("no candidate is expected to shrink the variance at the target (a new noisy "
-                  "point can make the laws disagree more); this one grows it least: "
-                  f"expected reduction {change}")
+        reason = ("no candidate is expected to narrow the interval at the target (a new noisy "
+                  f"point can widen it); this one widens it least: expected reduction {change}")
     else:
-        reason = ("largest expected reduction of the predictive variance at the target per unit "
+        reason = ("largest expected reduction of the forecast's interval at the target per unit "
                   f"of compute: {change}")
         top = int(np.nanargmax(result.reduction))
         if best != top:
@@ -181,8 +181,8 @@ def _fmt_interval(iv: dict | None) -> str:
     if iv is None:
         return f"no interval yet (fewer than {MIN_POINTS} distillable points)"
     lo, hi = iv["ci95"]
-    return (f"{iv['mean']:.3g} pp, 95% [{lo:.3g}, {hi:.3g}] (width {iv['width95']:.3g}; "
-            f"{iv['method']}, {iv['points']} points; eq. 9: {iv['eq9_mean']:.3g} ± "
+    return (f"{iv['median']:.3g} pp, 95% [{lo:.3g}, {hi:.3g}] (width {iv['width95']:.3g}; "
+            f"{iv['method']}, {iv['points']} points; the laws' eq. 9: {iv['eq9_mean']:.3g} ± "
             f"{iv['eq9_sd']:.3g})")
 
 
@@ -252,8 +252,8 @@ def run_loop(cfg: RunConfig, out_dir, settings: LoopSettings, *, budget_runs: in
         echo(f"\nround {n}: now at the target: {_fmt_interval(pending['before'])}")
         for row in pending["ranking"][:5]:
             echo(f"  {row['size']:>9} {row['params_m']:8.4f}M  cost {row['cost_flops'] / 1e12:7.2f}"
-                 f" TFLOP  expected SD after {row['expected_sd']:8.3g} pp  variance "
-                 f"{-100 * row['reduction_fraction']:+.3g}%")
+                 f" TFLOP  expected 95% width after {row['expected_width']:8.3g} pp "
+                 f"({-100 * row['reduction_fraction']:+.3g}%)")
         echo(f"  choice: {pending['size']} — {pending['reason']}")
         t0 = time.perf_counter()
         sweep(run_sizes())

@@ -74,8 +74,8 @@ def test_unwritable_json_path_is_one_line(paper_csv, tmp_path):
 
 
 def test_fit_json_adds_calibrated_interval_keeps_core(paper_csv, tmp_path):
-    """`--interval` adds a 'calibrated' key (and the table's leave-future-out check) beside the
-    unchanged eq. 9 result; the default is the registry's DEFAULT_METHOD."""
+    """`--interval` adds a 'calibrated' key (with persistence and the table's leave-future-out
+    check) beside the unchanged eq. 9 result; the default is the registry's DEFAULT_METHOD."""
     from scalefit.methods import DEFAULT_METHOD
 
     plain, calib, lfo = tmp_path / "plain.json", tmp_path / "calib.json", tmp_path / "lfo.json"
@@ -84,7 +84,7 @@ def test_fit_json_adds_calibrated_interval_keeps_core(paper_csv, tmp_path):
     assert main(["fit", str(paper_csv), "--at", "70", "--interval", "lfo_aicc", "--json",
                  str(lfo)]) == 0
     a, b, c = (json.loads(p.read_text()) for p in (plain, calib, lfo))
-    assert "calibrated" not in a and set(b) - set(a) == {"calibrated", "lfo_skill"}
+    assert "calibrated" not in a and set(b) - set(a) == {"calibrated", "lfo_skill", "persistence"}
     assert a["average"] == b["average"] and a["laws"] == b["laws"]
     assert b["calibrated"]["method"] == DEFAULT_METHOD
     lo, hi = b["calibrated"]["predictions"]["70"]["ci95"]

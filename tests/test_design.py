@@ -9,7 +9,7 @@ from scalefit.cli import main
 from scalefit.core.average import fit_laws
 from scalefit.data import load_gain_table
 from scalefit.io import _jsonable
-from scalefit.studies.design import design, linear_variance_after
+from scalefit.studies.design import design_laws as design, linear_variance_after
 
 CANDIDATES = [0.3, 3.0, 14.0, 32.0, 70.0, 405.0]
 

@@ -7,7 +7,7 @@ from scipy import stats
 from scalefit.core.average import fit_laws
 from scalefit.data import GainTable, load_gain_table
 from scalefit.methods import METHODS, Predictive, predictive
-from scalefit.methods.lfo import lfo_errors, lfo_origins, structure_scale
+from scalefit.methods.lfo import lfo_errors, lfo_splits, structure_scale
 from scalefit.methods.stacking import stacking_weights as _stacking_weights
 
 
@@ -30,11 +30,21 @@ def test_student_interval_matches_scipy():
     assert (lo[0], hi[0]) == pytest.approx(stats.t.interval(0.9, 3, loc=2.0, scale=0.5))
 
 
-def test_lfo_origins():
-    assert lfo_origins(2) == []
-    assert lfo_origins(5) == [2, 3, 4]
-    many = lfo_origins(60, max_origins=6)
+def test_lfo_splits():
+    """Origins by distinct size: none below min_train + 1 sizes; every origin of a short table;
+    at most max_origins over the upper half of a long one; rows of one size never split."""
+    def origins(sizes, min_train=2, max_origins=6):
+        return [int(np.unique(np.asarray(sizes)[train]).size)
+                for train, _, _ in lfo_splits(sizes, min_train, max_origins)]
+
+    assert origins([1.0, 2.0]) == []
+    assert origins([1.0, 2, 4, 8, 16]) == [2, 3, 4]
+    many = origins(np.arange(1.0, 61.0))
     assert len(many) == 6 and many[-1] == 59 and many[0] >= 30
+    repeated = np.array([1.0, 1.0, 2.0, 2.0, 4.0, 4.0])
+    for train, future, top in lfo_splits(repeated, 1):
+        assert not np.any(train & future) and np.all(train | future)
+        assert np.all(repeated[train] <= top) and np.all(repeated[future] > top)
 
 
 def test_lfo_errors_by_hand(paper):

@@ -9,7 +9,7 @@ from scalefit.cli import main
 from scalefit.core.bounds import dz_dy, from_z, parse_range, to_z
 from scalefit.data import GainTable
 from scalefit.methods import METHODS, get_method
-from scalefit.methods.damped import LAM, PHI, PRIORS, DampedTrend
+from scalefit.methods.damped import KIND_PRIORS, TrendPrior, damped_method, prior_scale
 from scalefit.studies.backtest import lfo_skill
 from scalefit.studies.scoring import summarise
 
@@ -65,15 +65,62 @@ def test_damped_trend_limits():
     with ν0 = ∞ the z-scale is exactly sqrt(se_z,last² + τ0² d²)."""
     y = 10.0 + 4.0 * np.log(X)
     table = GainTable(X, y, np.full(5, 0.3))
-    flat = DampedTrend(phi=0.0, lam=0.0)(table, FAR)
+    flat = damped_method({"gain": TrendPrior(0.0, 0.0, 0.0, 0.1, 5.0)})(table, FAR)
     np.testing.assert_allclose(flat.mean, y[-1], rtol=1e-9)
-    full = DampedTrend(phi=1.0, lam=0.0, priors=(("logit", 0.1, np.inf),))(table, FAR)
+    full = damped_method({"gain": TrendPrior(1.0, 0.0, 0.0, 0.1, np.inf)})(table, FAR)
     z = to_z(y, -100, 100)
     slope = np.polyfit(np.log(X), z, 1, w=1.0 / (0.3 * dz_dy(y, -100, 100)))[0]
     expected = z[-1] + slope * np.log(FAR / 8.0)
     np.testing.assert_allclose(full.z_location, expected, rtol=1e-9)
     sz = 0.3 * dz_dy(y[-1:], -100, 100)
     np.testing.assert_allclose(full.z_scale, np.sqrt(sz**2 + 0.01 * np.log(FAR / 8) ** 2))
+
+
+def test_slope_multiplier_posterior_is_a_weighted_regression_through_the_origin():
+    """With τ fixed (ν0 = ∞), φ's posterior is the conjugate normal one: the prior N(φ0, σφ²)
+    combined with the regression of each split's step Δ on its trend step u (weights w/v, one
+    unit per origin), recomputed here from the splits by hand."""
+    rng = np.random.default_rng(5)
+    x = np.array([0.5, 1.0, 2.0, 4.0, 8.0, 16.0])
+    se = np.full(6, 0.8)
+    y = 5.0 + 3.0 * np.log(x) + rng.normal(0, 0.8, 6)
+    prior = TrendPrior(0.2, 0.4, 0.0, 0.05, np.inf)
+    pred = damped_method({"gain": prior})(GainTable(x, y, se), [64.0])
+    z, sz = to_z(y, -100, 100), se * dz_dy(y, -100, 100)
+    num, den = prior.phi / prior.phi_sd**2, 1.0 / prior.phi_sd**2
+    for m in (2, 3, 4, 5):  # every split of six sizes with two or more training sizes
+        b = np.polyfit(np.log(x[:m]), z[:m], 1, w=1.0 / sz[:m])[0]
+        d = np.log(x[m:] / x[m - 1])
+        u, step = b * d, z[m:] - z[m - 1]
+        w = 1.0 / (len(d) * (sz[m:] ** 2 + prior.tau0**2 * d**2))
+        num, den = num + np.sum(w * u * step), den + np.sum(w * u * u)
+    phi = num / den
+    b_all = np.polyfit(np.log(x), z, 1, w=1.0 / sz)[0]
+    np.testing.assert_allclose(pred.z_location, z[-1] + phi * b_all * np.log(4.0), rtol=1e-9)
+    scale = np.sqrt(sz[-1] ** 2 + prior.tau0**2 * np.log(4.0) ** 2
+                    + (b_all * np.log(4.0)) ** 2 / den)
+    np.testing.assert_allclose(pred.z_scale, scale, rtol=1e-9)
+
+
+def test_a_table_whose_steps_followed_its_trend_keeps_more_of_it():
+    """Empirical Bayes: the same prior, a straight log-linear table (past steps followed the
+    trend) and one that bends flat (past steps stopped): the first keeps more of its slope."""
+    prior = {"gain": TrendPrior(0.3, 0.5, 0.0, 0.05, 5.0)}
+    x = np.array([0.5, 1, 2, 4, 8.0])
+    straight = GainTable(x, 2.0 + 3.0 * np.log(x / 0.5), np.full(5, 0.3))
+    bent = GainTable(x, [2.0, 4.0, 6.0, 6.1, 6.0], np.full(5, 0.3))
+    keep = [damped_method(prior)(t, [64.0]).notes[0] for t in (straight, bent)]
+    phis = [float(n.split("φ = ")[1].split(" ")[0]) for n in keep]
+    assert phis[0] > 0.3 > phis[1]
+
+
+def test_prior_scale_turns_tau_into_the_units_of_another_range():
+    """τ0 is in logit units of the kind's nominal range: a gain table on [0, 20] (10× narrower)
+    has dz/dy 10× larger at the centre; an unbounded one takes dy/dz of the nominal logit (50)."""
+    assert prior_scale("gain", (-100.0, 100.0)) == 1.0
+    assert prior_scale("gain", (0.0, 20.0)) == pytest.approx(10.0)
+    assert prior_scale("gain", (-np.inf, np.inf)) == pytest.approx(50.0)
+    assert prior_scale("loss", (0.0, np.inf)) == 1.0
 
 
 def test_every_method_stays_in_the_possible_range():
@@ -90,13 +137,17 @@ def test_every_method_stays_in_the_possible_range():
 
 
 def test_shipped_constants_are_the_fitted_ones():
-    """The default's constants are row "all" of the fit that benchmarks/ writes (provenance)."""
+    """The default's constants are the rows "all" of the fit that benchmarks/ writes, one per
+    kind of quantity (provenance)."""
     from pathlib import Path
 
-    row = pd.read_csv(Path(__file__).resolve().parents[1] / "benchmarks" / "damped_constants.csv"
-                      ).set_index("fold").loc["all"]
-    assert (row["phi"], row["lam"]) == (PHI, LAM)
-    assert PRIORS == tuple((k, row[f"tau0_{k}"], row[f"nu0_{k}"]) for k in ("logit", "log"))
+    table = pd.read_csv(Path(__file__).resolve().parents[1] / "benchmarks"
+                        / "damped_constants.csv")
+    rows = table[table["fold"] == "all"].set_index("kind")
+    assert set(rows.index) == set(KIND_PRIORS)
+    for kind, prior in KIND_PRIORS.items():
+        r = rows.loc[kind]
+        assert prior == TrendPrior(r["phi"], r["phi_sd"], r["lam"], r["tau0"], r["nu0"]), kind
 
 
 def test_skill_by_hand():

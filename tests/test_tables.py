@@ -245,15 +245,16 @@ def test_html_report_holds_every_figure_and_table(html_report):
     page = PageParser()
     page.feed((html_report / "report.html").read_text(encoding="utf-8"))
     assert page.external == []  # self-contained: nothing fetched
-    for name in FIGURES:
+    shown = ["forecast"] + FIGURES  # the forecast's figure opens the page, beside its table
+    for name in shown:
         assert name in page.ids
-        png = base64.b64decode(page.images[FIGURES.index(name)].split(",", 1)[1])
+        png = base64.b64decode(page.images[shown.index(name)].split(",", 1)[1])
         assert png == (html_report / f"{name}.png").read_bytes()
-    assert len(page.images) == len(FIGURES)
-    assert set(TABLES + ["predictions_bootstrap"]) <= set(page.ids)
-    # calibrated, bootstrap averages, the data, then the report's three CSV tables
-    assert page.tables == 3 + 3
-    assert page.headings.index("Calibrated predictions") == 0
+    assert len(page.images) == len(shown)
+    assert set(TABLES + ["predictions_bootstrap", "forecast_table"]) <= set(page.ids)
+    # the forecast, bootstrap averages, the data, then the report's four CSV tables
+    assert page.tables == 3 + 4
+    assert page.headings[0].startswith("Forecast: damped trend")
     assert page.headings.index("Data and provenance") < page.headings.index("Figures")
     assert not list(html_report.glob(".*"))  # written atomically, no temporary file left
 

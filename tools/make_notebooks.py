@@ -13,35 +13,43 @@ HERE = Path(__file__).resolve().parents[1] / "notebooks"
 QUICKSTART = [
     new_markdown_cell(
         "# scalefit quickstart\n\n"
-        "Fit the five scaling laws of the scaling paper (eq. 1-5) to the bundled table of OPSD "
-        "gains, weight them by AIC (eq. 7), and read the model-averaged extrapolation with its "
-        "within- and between-model uncertainty (eq. 8-9), then the calibrated interval. The same "
-        "numbers as `scalefit fit data/opsd_scaling_paper.csv --at 14,70,405`."),
+        "Forecast the bundled table of OPSD gains at 14, 70 and 405 B: first the default "
+        "forecast (a damped trend whose constants were learned on real gain curves) with "
+        "persistence beside it, then the scaling paper's recipe: the five laws (eq. 1-5), AIC "
+        "weights (eq. 7) and the model average with its within- and between-model uncertainty "
+        "(eq. 8-9). The same printout as `scalefit fit data/opsd_scaling_paper.csv --at "
+        "14,70,405`."),
     new_code_cell(
         "from pathlib import Path\n"
         "import scalefit as sf\n\n"
         "DATA = Path('..') / 'data'\n"
         "table = sf.load(DATA / 'opsd_scaling_paper.csv')   # a path, a DataFrame or a GainTable\n"
         "table.to_frame()"),
-    new_markdown_cell("Fit every law and print Table 1 and the predictions. Sizes are in the "
-                      "table's unit (billions of parameters here)."),
+    new_markdown_cell("The answer first: the forecast, the table's own leave-future-out check, "
+                      "then the laws (Table 1) and their predictions. Sizes are in the table's "
+                      "unit (billions of parameters here)."),
     new_code_cell(
         "result = sf.fit(table, criterion='aic')\n"
         "print(result.summary([14, 70, 405]))"),
+    new_markdown_cell("The forecast as a DataFrame (median, mean, 68% and 95% intervals per "
+                      "size) and as a figure (the data, the median with its bands, persistence "
+                      "dashed):"),
+    new_code_cell("result.predict([14, 70, 405]).to_frame().round(2)"),
+    new_code_cell("result.plot_forecast([14, 70, 405])"),
     new_markdown_cell("Table 1 as a DataFrame; the weights sum to 1."),
     new_code_cell(
         "assert abs(sum(result.weights.values()) - 1) < 1e-12\n"
         "result.to_frame().round(3)"),
     new_markdown_cell(
         "`predict(sizes, method=...)` gives any registered method's predictive distribution "
-        "(`scalefit.methods.METHODS`): the paper's recipe (`paper`: eq. 8-9, normal), the "
-        "calibrated default (`lfo_aicc`), the bootstrap, single laws, ..."),
+        "(`scalefit.methods.METHODS`): the default forecast (`damped_trend`), persistence, the "
+        "paper's recipe (`paper`: eq. 8-9, normal), the bootstrap, single laws, ..."),
     new_code_cell(
         "paper = result.predict([70], method='paper')\n"
-        "calibrated = result.predict([70])\n"
-        "print(f'70B, paper:      {paper.mean[0]:.2f} ± {paper.scale[0]:.2f} pp')\n"
-        "lo, hi = calibrated.interval(0.95)\n"
-        "print(f'70B, calibrated: {calibrated.mean[0]:.2f} pp, 95% [{lo[0]:.1f}, {hi[0]:.1f}]')"),
+        "forecast = result.predict([70])\n"
+        "print(f'70B, paper (eq. 9): {paper.mean[0]:.2f} ± {paper.scale[0]:.2f} pp')\n"
+        "lo, hi = forecast.interval(0.95)\n"
+        "print(f'70B, forecast:      {forecast.median[0]:.2f} pp, 95% [{lo[0]:.1f}, {hi[0]:.1f}]')"),
     new_markdown_cell("Figure 1 of the paper, from the result:"),
     new_code_cell("result.plot([14, 70, 405])"),
     new_markdown_cell(
@@ -102,7 +110,7 @@ PAPER_FIGURES = [
         "val.heatmap('coverage').round(2)"),
     new_markdown_cell("Figure 6: where to measure next, for the 70B prediction."),
     new_code_cell(
-        "des = sf.design(table, [14, 32, 70, 100, 140, 200, 405], target=70, seed=0)\n"
+        "des = sf.design(table, [14, 32, 70, 100, 140, 200, 405], target=70, method=\"paper\", seed=0)\n"
         "display(figures_analyses.figure_design(des))\n"
         "des.to_frame().round(3)"),
     new_markdown_cell("Figure 7: per-benchmark fits, from the OPSD paper's accuracy table "

@@ -11,7 +11,7 @@ from scalefit.cli.common import (add_table_arguments, int_at_least, load_groups,
                                  name_list)
 from scalefit.errors import ScalefitError
 from scalefit.studies.backtest import DEFAULT_METHODS
-from scalefit.studies.curves import CURVE_SETS, DEFAULT_EXTERNAL
+from scalefit.studies.curves import CORPORA, CURVE_SETS, DEFAULT_EXTERNAL
 from scalefit.studies.scoring import LEVELS, with_reference
 
 EXAMPLES = """\
@@ -22,6 +22,7 @@ examples:
 
 Real scaling curves, many at once (the calibration backtest, docs/calibration.md):
   scalefit backtest --curves obsscaling,learning --plot calibration.png
+  scalefit backtest --curves qwen1.5,qwen2,bloomz --methods damped_trend,loglinear_wls
   scalefit backtest --curves obsscaling --methods paper,aicc,lfo_aicc --external DIR
 
 Fits every method on all but the K largest distinct sizes of each table (each benchmark of a
@@ -51,9 +52,10 @@ def add_parser(sub) -> None:
     add_table_arguments(p, optional=True)
     g = p.add_argument_group("backtest")
     g.add_argument("--curves", type=name_list, default=None, metavar="SET[,SET]",
-                   help="instead of a table, backtest the public curve sets: obsscaling (LLM "
-                        "families fitted on <= 8B, larger sizes scored) and/or learning (92 "
-                        "learning curves); scores every predictive method unless --methods")
+                   help="instead of a table, backtest the public curve sets (" + "; ".join(
+                       f"{c.name}: {c.title}" for c in CORPORA.values()) + "); scores every "
+                        "predictive method unless --methods, per set and pooled per kind of "
+                        "quantity with every set weighing the same")
     g.add_argument("--external", default=str(DEFAULT_EXTERNAL), metavar="DIR",
                    help="folder holding the public data (default ../shared/data/external "
                         "beside the repository, or $SCALEFIT_EXTERNAL)")
@@ -88,11 +90,13 @@ def run_curves(args: argparse.Namespace) -> int:
     from scalefit.io import atomic_write_csv, atomic_write_json
     from scalefit.methods import METHODS
     from scalefit.report.tables import to_markdown
-    from scalefit.studies.curves import RELATIVE_ERRORS, external_curves
-    from scalefit.studies.scoring import coverage_curve, score_curves, summarise
+    from scalefit.studies.curves import CORPORA, external_curves
+    from scalefit.studies.scoring import coverage_curve, pool_corpora, score_curves, summarise
 
     methods = tuple(METHODS if args.methods is None else with_reference(args.methods))
     scores, coverage, summaries = [], {}, {}
+    cols = ["method", "points", "skill", "skill_per_curve", "median_abs_error", "median_ape",
+            "coverage68", "coverage95", "median_width95", "interval_score95_abs", "outside_range"]
     with make_executor(args.workers, args.scheduler) as executor:
         for name in args.curves:
             curves = external_curves(name, args.external)
@@ -100,13 +104,18 @@ def run_curves(args: argparse.Namespace) -> int:
                                  executor=None if args.workers == 1 and not args.scheduler
                                  else executor).assign(curve_set=name)
             scores.append(frame)
-            summaries[name] = summarise(frame, relative=RELATIVE_ERRORS[name])
+            summaries[name] = summarise(frame, relative=CORPORA[name].relative)
             coverage[name] = coverage_curve(frame)
-            cols = ["method", "points", "skill", "skill_per_curve", "median_abs_error",
-                    "median_ape", "coverage68", "coverage95", "median_width95",
-                    "interval_score95_abs", "outside_range"]
-            print(f"== {name}: {len(curves)} curves, held-out points scored per method ==")
+            print(f"== {name} ({CORPORA[name].kind}): {CORPORA[name].title}; {len(curves)} "
+                  "curves, held-out points scored per method ==")
             print(to_markdown(summaries[name][[c for c in cols if c in summaries[name]]], 3))
+    for kind in dict.fromkeys(CORPORA[n].kind for n in args.curves):
+        names = [n for n in args.curves if CORPORA[n].kind == kind]
+        if len(names) > 1:
+            frames = {n: f for n, f in zip(args.curves, scores) if n in names}
+            pooled = summarise(pool_corpora(frames), relative=CORPORA[names[0]].relative)
+            print(f"== pooled {kind}: {', '.join(names)}, each corpus weighing the same ==")
+            print(to_markdown(pooled[[c for c in cols if c in pooled]], 3))
     if args.plot:
         from scalefit.io import atomic_path
         from scalefit.report.figures_analyses import figure_calibration

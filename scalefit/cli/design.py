@@ -11,9 +11,10 @@ from scalefit.cli.common import (add_table_arguments, int_at_least, load_groups,
                                  size_list)
 from scalefit.core.average import CRITERIA as WEIGHT_CRITERIA
 from scalefit.data import normalise_name, read_table
-from scalefit.errors import DataError
+from scalefit.errors import DataError, ScalefitError
+from scalefit.methods import DEFAULT_METHOD, METHODS, method_names
 from scalefit.sizes import default_candidates
-from scalefit.studies.design import CRITERIA, DRAWS
+from scalefit.studies.design import CRITERIA, DRAWS, FORECAST_CRITERIA
 
 POSITIVE = open_interval(0.0, np.inf, "a positive number")
 
@@ -23,22 +24,24 @@ examples:
   scalefit design data/opsd_scaling_paper.csv --candidates 14,32,70,100,140,200,405
   scalefit design data/opsd_scaling_paper.csv --candidates 14,32,70,140 --target 405 --new-se 1.0
   scalefit design data/opsd_scaling_paper.csv --candidates candidates.csv   # columns size[,cost]
-  scalefit design data/opsd_scaling_paper.csv --candidates 14,32,70 --criterion info_value
+  scalefit design data/opsd_scaling_paper.csv --method paper --criterion info_value
 
-Default criterion: the expected reduction of the model-averaged predictive variance (eq. 9) at
---target if one point were measured at the candidate with SE --new-se (simulated from the fitted
-mixture of laws), also per unit cost (cost ∝ size unless --costs or a cost column says
-otherwise). The paper's eq. 14 (weighted disagreement at the candidate) is printed beside it.
+Default: the expected reduction of the default forecast's 95% interval width at --target if
+one point were measured at the candidate with SE --new-se (simulated from the forecast itself),
+also per unit cost (cost ∝ size unless --costs or a cost column says otherwise), with the
+forecast's current interval at the target. --method paper ranks by the scaling paper's recipe
+instead: the expected reduction of the model-averaged variance (eq. 9, simulated from the fitted
+mixture of laws), with the paper's eq. 14 (the laws' weighted disagreement) beside it.
 See docs/analyses.md.
 """
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "design", help="rank candidate sizes for the next experiment (variance reduction at a "
-                       "target, per unit cost, and the paper's eq. 14)",
+        "design", help="rank candidate sizes for the next experiment (how much one more point "
+                       "would shrink the forecast's interval at a target, per unit cost)",
         description="Rank candidate model sizes by how much one more measurement there would "
-                    "shrink the model-averaged uncertainty at a target size.",
+                    "shrink the forecast's interval at a target size.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_table_arguments(p)
     g = p.add_argument_group("design")
@@ -55,15 +58,21 @@ def add_parser(sub) -> None:
                         "largest SE)")
     g.add_argument("--costs", type=size_list, default=None, metavar="C[,C]",
                    help="cost of each candidate, any unit (default: ∝ size)")
+    g.add_argument("--method", choices=method_names(), default=DEFAULT_METHOD, metavar="METHOD",
+                   help=f"the forecast whose interval at the target the new point should shrink "
+                        f"(default {DEFAULT_METHOD}: {METHODS[DEFAULT_METHOD].summary}); paper: "
+                        f"the laws' eq. 9 variance and eq. 14. Any of: {', '.join(method_names())}")
     g.add_argument("--criterion", choices=CRITERIA, default="reduction",
-                   help="ranking criterion (default reduction)")
+                   help="ranking criterion (default reduction; info_value, eq. 14, with "
+                        "--method paper only)")
     g.add_argument("--weights", choices=WEIGHT_CRITERIA, default="aic",
-                   help="information criterion of the law weights (default aic)")
-    g.add_argument("--sims", type=int_at_least(2), default=400, metavar="S",
-                   help="simulated measurements per candidate (default 400)")
+                   help="information criterion of the law weights (--method paper; default aic)")
+    g.add_argument("--sims", type=int_at_least(2), default=None, metavar="S",
+                   help="simulated measurements per candidate (default 200; 400 with "
+                        "--method paper)")
     g.add_argument("--draws", choices=DRAWS, default="bootstrap",
-                   help="parameter uncertainty of the drawn law: its bootstrap refits "
-                        "(default) or its fit covariance")
+                   help="--method paper: parameter uncertainty of the drawn law, its bootstrap "
+                        "refits (default) or its fit covariance")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="FILE", default=None, help="write the result as JSON")
@@ -100,9 +109,14 @@ def _candidates(text: str, costs):
 
 def run(args: argparse.Namespace) -> int:
     from scalefit.io import atomic_write_csv, atomic_write_json
-    from scalefit.report.text import format_design
+    from scalefit.report.text import format_design, format_forecast_design
     from scalefit.studies.design import design
 
+    paper = args.method in ("paper", "average")
+    if not paper and args.criterion not in FORECAST_CRITERIA:
+        raise ScalefitError(f"--criterion {args.criterion} ranks the laws (eq. 14): use it with "
+                            f"--method paper, or one of {', '.join(FORECAST_CRITERIA)}")
+    options = ({"draws": args.draws, "weights_criterion": args.weights} if paper else {})
     groups = load_groups(args)
     payloads = {}
     for label, table in groups.items():
@@ -112,13 +126,13 @@ def run(args: argparse.Namespace) -> int:
         if not args.candidates:
             print(f"default candidates: {', '.join(f'{c:g}' for c in sizes)} {table.size_unit} "
                   "(--candidates to choose others)")
-        result = design(table, sizes, target=args.target, new_se=args.new_se, costs=costs,
-                        n_sims=args.sims, seed=args.seed, draws=args.draws,
-                        criterion=args.criterion, weights_criterion=args.weights,
-                        quiet=args.quiet)
+        result = design(table, sizes, method=args.method, target=args.target,
+                        new_se=args.new_se, costs=costs,
+                        n_sims=args.sims or (400 if paper else 200), seed=args.seed,
+                        criterion=args.criterion, quiet=args.quiet, **options)
         if label is not None:
             print(f"== {label} ==")
-        print(format_design(result), end="\n\n")
+        print((format_design if paper else format_forecast_design)(result), end="\n\n")
         payloads[label] = result
     if args.json:
         data = (payloads[None].to_dict() if None in payloads

@@ -7,14 +7,12 @@ import re
 from pathlib import Path
 
 from scalefit.cli.common import add_table_arguments, int_at_least, load_groups, name_list, size_list
-from scalefit.core.average import CRITERIA, fit_laws
+from scalefit.core.average import CRITERIA
 from scalefit.core.laws import LAWS, PAPER_LAWS
 from scalefit.data import default_sizes
 from scalefit.io import atomic_write_csv, atomic_write_json
-from scalefit.methods import DEFAULT_METHOD, method_names, predictive
-from scalefit.report.text import (format_bootstrap, format_fit, format_lfo_skill, format_mcmc,
-                                  format_predictive)
-from scalefit.studies.backtest import lfo_skill
+from scalefit.methods import DEFAULT_METHOD, METHODS, method_names
+from scalefit.report.text import format_bootstrap, format_mcmc
 
 EXAMPLES = """\
 examples:
@@ -25,9 +23,12 @@ examples:
   scalefit fit data/opsd_scaling_paper.csv --at 70 --bootstrap 1000 --seed 0
   scalefit fit data/opsd_scaling_paper.csv --at 70 --mcmc --save runs/paper-uncertainty
 
-Laws (seed 000, eq. 1-5): {laws}.
-Weights are exp(-Δ/2) of the chosen criterion (eq. 7); the model average and its within- and
-between-model SD follow eq. 8-9. Sizes in --at are in the table's unit.
+The printout opens with the answer: the default forecast at the --at sizes (median, 68% and 95%
+intervals, inside the values' possible range) with persistence beside it, and whether it and
+the laws out-predicted persistence on this table's own leave-future-out checks. Then the scaling
+paper's recipe: laws (eq. 1-5): {laws}; weights exp(-Δ/2) of the chosen criterion (eq. 7); the
+model average and its within- and between-model SD (eq. 8-9). Sizes in --at are in the table's
+unit.
 --bootstrap refits every law on every parametric resample and recomputes the weights per
 resample (section 2.5); --mcmc samples each law's posterior with emcee and mixes them with the
 chosen weights. See docs/uncertainty.md.
@@ -37,10 +38,10 @@ chosen weights. See docs/uncertainty.md.
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "fit", help="fit, rank and average the scaling laws; extrapolate with uncertainty",
-        description="Fit the candidate scaling laws to a gain table by weighted least squares "
-                    "(the table's standard errors as absolute sigma), rank them by AIC, AICc "
-                    "and BIC, and print each law's and the model-averaged prediction at the "
-                    "requested sizes.",
+        description="Forecast a gain table at larger sizes: the default forecast with its "
+                    "intervals and persistence beside it first, then the candidate scaling laws "
+                    "fitted by weighted least squares (the table's standard errors as absolute "
+                    "sigma), ranked by AIC, AICc and BIC, and their model average.",
         epilog=EXAMPLES.format(laws=", ".join(f"{l.name} ({l.formula})" for l in LAWS.values())),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_table_arguments(p)
@@ -80,12 +81,14 @@ def add_parser(sub) -> None:
                    choices=("aic", "aicc", "bic", "stacking", "pseudo-bma"),
                    help="weights of the posterior mixture: information-criterion weights "
                         "(default: --criterion) or stacking / pseudo-BMA from PSIS-LOO")
-    u.add_argument("--interval", choices=(*method_names(), "none"), default=DEFAULT_METHOD,
-                   help="forecast printed after the paper's eq. 9 result (JSON key "
-                        "'calibrated'), with the table's own leave-future-out check against "
-                        "persistence (key 'lfo_skill'). Default damped_trend: on real curves it "
-                        "beats persistence where the laws lose to it (docs/calibration.md); "
-                        "paper: eq. 8-9 again; none: skip")
+    u.add_argument("--interval", "--method", choices=(*method_names(), "none"),
+                   default=DEFAULT_METHOD, metavar="METHOD",
+                   help=f"the forecast printed first (JSON key 'calibrated'), with persistence "
+                        f"beside it and the table's own leave-future-out check (key "
+                        f"'lfo_skill'). Default {DEFAULT_METHOD}: "
+                        f"{METHODS[DEFAULT_METHOD].summary} (docs/calibration.md); paper: the "
+                        f"scaling paper's eq. 8-9; none: the laws alone. Any of: "
+                        f"{', '.join(method_names())}")
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="FILE", default=None,
                    help="also write the results as JSON (written atomically)")
@@ -131,6 +134,8 @@ def _uncertainty(args, table, fit, sizes, label, payload) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scalefit.api import fit
+
     groups = load_groups(args)
     if args.mcmc_burn is not None and args.mcmc_burn >= args.mcmc_steps:
         from scalefit.errors import ScalefitError
@@ -139,19 +144,12 @@ def run(args: argparse.Namespace) -> int:
                             f"({args.mcmc_steps})")
     payloads = {}
     for label, table in groups.items():
-        fit = fit_laws(table, criterion=args.criterion, laws=args.laws)
+        report = fit(table, criterion=args.criterion, laws=args.laws,
+                     method=None if args.interval == "none" else args.interval)
         sizes = args.at or default_sizes(table)
-        title = None if label is None else f"== {label} ==\n"
-        print(("" if label is None else title) + format_fit(fit, sizes), end="\n\n")
-        payloads[label] = fit.to_dict(sizes)
-        if args.interval != "none":
-            calibrated = predictive(table, sizes, args.interval)
-            print(format_predictive(calibrated, table.size_unit), end="\n\n")
-            payloads[label]["calibrated"] = calibrated.to_dict()
-            check = lfo_skill(table, ("average", calibrated.method))
-            print(format_lfo_skill(check), end="\n\n")
-            payloads[label]["lfo_skill"] = None if check is None else check.to_dict()
-        _uncertainty(args, table, fit, sizes, label, payloads[label])
+        print(("" if label is None else f"== {label} ==\n") + report.summary(sizes), end="\n\n")
+        payloads[label] = report.to_dict(sizes)
+        _uncertainty(args, table, report.fit, sizes, label, payloads[label])
     if args.save and (args.bootstrap or args.mcmc):
         print(f"saved to {args.save}")
     if args.json:

@@ -14,10 +14,11 @@ examples:
   scalefit report data/opsd_scaling_paper.csv --out quick/ --validation 20 --bootstrap 200 \\
       --no-posterior                                          # a fast draft (~15 s)
 
-Writes figure1_fits … figure7_per_benchmark (PNG and PDF), table1_model_selection and
+Writes forecast (the default forecast's figure, PNG and PDF) and forecast_table, then
+figure1_fits … figure7_per_benchmark (PNG and PDF), table1_model_selection and
 table2_decomposition (CSV and Markdown), predictions_bootstrap, index.md listing them, and
-report.html: one self-contained page (calibrated predictions first, the data's provenance,
-every figure and table).
+report.html: one self-contained page (the forecast with persistence beside it first, the
+data's provenance, every figure and table).
 Takes about a minute on 2 cores with the defaults.
 """
 
@@ -59,9 +60,9 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from scalefit.data import default_sizes, load_gain_table
+    from scalefit.data import load_gain_table
     from scalefit.errors import ScalefitError
-    from scalefit.methods import DEFAULT_METHOD, predictive
+    from scalefit.methods import predictive
     from scalefit.report.html import write_html_report
     from scalefit.report.paper import write_report
     from scalefit.studies.reproduce import ReportSettings, reproduce_paper
@@ -78,9 +79,10 @@ def run(args: argparse.Namespace) -> int:
                               criterion=args.criterion, seed=args.seed, bootstrap=args.bootstrap,
                               validation=args.validation, posterior=not args.no_posterior,
                               workers=args.workers, quiet=args.quiet, per_benchmark=extra)
-    written = write_report(reproduce_paper(table, settings), args.out)
-    calibrated = predictive(table, args.at or default_sizes(table), DEFAULT_METHOD)
-    written.append(write_html_report(table, args.out, written, calibrated))
+    results = reproduce_paper(table, settings)
+    written = write_report(results, args.out)
+    reference = predictive(table, results.forecast.sizes, "persistence")
+    written.append(write_html_report(table, args.out, written, results.forecast, reference))
     print(f"wrote {len(written)} files to {Path(args.out)}/ (see index.md):")
     for path in written:
         print(f"  {path.name}")

@@ -7,8 +7,9 @@ lists); a new method is one module plus one line here. ``mcmc`` (the posterior s
 # isort: skip_file
 
 from scalefit.methods.base import (ALIASES, DEFAULT_METHOD, METHODS, EmpiricalPredictive, Method,
-                                   Predictive, ReplicateBatch, TransformedPredictive, get_method,
-                                   method_names, predictive, register, resolve_methods)
+                                   Predictive, PredictiveBase, ReplicateBatch,
+                                   TransformedPredictive, get_method, method_names, predictive,
+                                   register, resolve_methods)
 
 from scalefit.methods import law  # noqa: F401,E402  each law alone
 from scalefit.methods import paper  # noqa: F401,E402  average (the paper's recipe), aicc, bic
@@ -21,5 +22,5 @@ from scalefit.methods import naive  # noqa: F401,E402  persistence, loglinear_la
 from scalefit.methods import damped  # noqa: F401,E402  damped_trend (the default)
 
 __all__ = ["ALIASES", "DEFAULT_METHOD", "METHODS", "EmpiricalPredictive", "Method", "Predictive",
-           "ReplicateBatch", "TransformedPredictive", "get_method", "method_names", "predictive",
+           "PredictiveBase", "ReplicateBatch", "TransformedPredictive", "get_method", "method_names", "predictive",
            "register", "resolve_methods"]

@@ -1,8 +1,9 @@
 """The predictive-method protocol and its one registry.
 
-A *method* maps a gain table and target sizes to a predictive distribution at those sizes: an
-object with ``sizes``, ``mean``, ``interval(level) -> (lo, hi)``, ``quantile(q)`` and ``cdf(y)``
-(``draws`` where it is made of draws). Three predictive types cover every registered method:
+A *method* maps a gain table and target sizes to a predictive distribution at those sizes: a
+``PredictiveBase`` with ``sizes``, ``median``, ``mean``, ``quantile(q)``, ``cdf(y)``,
+``interval(level) -> (lo, hi)`` and ``to_frame()`` (median and intervals per size), all derived
+from its quantiles. Three predictive types cover every registered method:
 
 ``Predictive``              a location-scale Student-t per size (df = ∞ is the normal);
 ``TransformedPredictive``   a Student-t in the range-transformed space of ``scalefit.core.bounds``;
@@ -24,9 +25,10 @@ synthetic validation uses instead of calling it once per replicate.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from scalefit.core.average import AveragedPrediction, average_batch, size_key
@@ -37,53 +39,82 @@ from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
 
 
-class PredictiveLike(Protocol):
+class PredictiveBase:
+    """What every predictive derives from its ``quantile``: the median, central intervals and
+    the tables (``to_frame``, ``to_dict``). A subclass gives ``sizes``, ``method``, ``notes``,
+    ``quantile(q)``, ``cdf(values)``, ``mean`` and ``within(bounds)`` (the same predictive
+    censored to ``bounds``)."""
+
     sizes: np.ndarray
-    mean: np.ndarray
+    method: str
+    notes: list[str]
 
-    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]: ...
+    def quantile(self, q) -> np.ndarray:
+        raise NotImplementedError
 
-    def quantile(self, q) -> np.ndarray: ...
+    @property
+    def median(self) -> np.ndarray:
+        return self.quantile(0.5)
 
-    def cdf(self, values) -> np.ndarray: ...
+    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Central ``level`` interval: the (1 − level)/2 and (1 + level)/2 quantiles."""
+        lo, hi = self.quantile([0.5 - level / 2.0, 0.5 + level / 2.0])
+        return lo, hi
 
-    def within(self, bounds: tuple[float, float]) -> "PredictiveLike": ...
+    def details(self) -> dict[str, np.ndarray]:
+        """Per-size numbers a predictive type adds to its tables (e.g. a Student-t's scale)."""
+        return {}
+
+    def to_frame(self, levels=(0.68, 0.95)) -> pd.DataFrame:
+        """One row per size: median, mean and the central intervals at ``levels``."""
+        frame = pd.DataFrame({"size": self.sizes, "median": self.median, "mean": self.mean})
+        for level in levels:
+            lo, hi = self.interval(level)
+            key = f"{100.0 * level:.4g}"
+            frame[f"lo{key}"], frame[f"hi{key}"] = lo, hi
+        for name, values in self.details().items():
+            frame[name] = np.broadcast_to(values, self.sizes.shape)
+        return frame
+
+    def to_dict(self) -> dict:
+        """``{"method", "notes", "predictions": {size: {median, mean, ci68, ci95, ...}}}``."""
+        frame = self.to_frame()
+        extra = [c for c in frame.columns if c not in ("size", "median", "mean", "lo68", "hi68",
+                                                       "lo95", "hi95")]
+        return {"method": self.method, "notes": list(self.notes),
+                "predictions": {size_key(r["size"]): {
+                    "median": float(r["median"]), "mean": float(r["mean"]),
+                    "ci68": [float(r["lo68"]), float(r["hi68"])],
+                    "ci95": [float(r["lo95"]), float(r["hi95"])],
+                    **{c: float(r[c]) for c in extra}} for _, r in frame.iterrows()}}
+
 
 
 @dataclass
-class Predictive:
+class Predictive(PredictiveBase):
     """Student-t predictive per size: ``location + scale · t_df``; df = inf is the normal.
-
-    With ``bounds`` it is censored to [lo, hi]: ``mean`` and every quantile are clipped there
-    (``location`` keeps the unclipped centre).
-    """
+    ``bounds`` censors it: ``mean`` and every quantile are clipped there."""
 
     sizes: np.ndarray
-    mean: np.ndarray
+    location: np.ndarray
     scale: np.ndarray
     df: np.ndarray
     method: str
     notes: list[str] = field(default_factory=list)
     bounds: tuple[float, float] = UNBOUNDED
 
-    def __post_init__(self):
-        self.location = np.asarray(self.mean, float)
-        self.mean = np.clip(self.location, *self.bounds)
+    @property
+    def mean(self) -> np.ndarray:
+        return np.clip(np.asarray(self.location, float), *self.bounds)
 
     def within(self, bounds: tuple[float, float]) -> "Predictive":
-        return replace(self, mean=self.location, bounds=bounds)
+        return replace(self, bounds=bounds)
 
     def quantile(self, q) -> np.ndarray:
         """The ``q`` quantile per size (q scalar, or (k,) for a (k, m) result)."""
         q = np.asarray(q, float)
         t = stats.t.ppf(q[..., None] if q.ndim else q, self.df)
         return np.clip(self.location + t * self.scale, *self.bounds)
-
-    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-        """Central ``level`` interval."""
-        q = stats.t.ppf(0.5 + level / 2.0, self.df)
-        return (np.clip(self.location - q * self.scale, *self.bounds),
-                np.clip(self.location + q * self.scale, *self.bounds))
 
     def cdf(self, values) -> np.ndarray:
         """P(value ≤ ``values``) per size: the probability integral transform of a truth."""
@@ -92,20 +123,12 @@ class Predictive:
     def logpdf(self, values) -> np.ndarray:
         return stats.t.logpdf(np.asarray(values, float), self.df, self.location, self.scale)
 
-    def to_dict(self) -> dict:
-        lo68, hi68 = self.interval(0.68)
-        lo95, hi95 = self.interval(0.95)
-        return {"method": self.method, "notes": list(self.notes),
-                "predictions": {size_key(s): {"mean": float(m), "scale": float(sc),
-                                              "df": float(d), "ci68": [float(a), float(b)],
-                                              "ci95": [float(c), float(e)]}
-                                for s, m, sc, d, a, b, c, e in zip(
-                                    self.sizes, self.mean, self.scale, np.broadcast_to(
-                                        self.df, self.sizes.shape), lo68, hi68, lo95, hi95)}}
+    def details(self) -> dict[str, np.ndarray]:
+        return {"scale": self.scale, "df": self.df}
 
 
 @dataclass
-class TransformedPredictive:
+class TransformedPredictive(PredictiveBase):
     """A Student-t in the range-transformed space z = ``to_z(y, *bounds)``
     (``scalefit.core.bounds``): z ~ ``z_location + z_scale · t_df``, mapped back to y and censored
     to ``censor`` (a range inside ``bounds``, e.g. a gain's range given the baseline's accuracy).
@@ -134,26 +157,13 @@ class TransformedPredictive:
         t = stats.t.ppf(q[..., None] if q.ndim else q, self.df)
         return np.clip(from_z(self.z_location + t * self.z_scale, *self.bounds), *self.censor)
 
-    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = self.quantile([0.5 - level / 2.0, 0.5 + level / 2.0])
-        return lo, hi
-
     def cdf(self, values) -> np.ndarray:
         z = to_z(values, *self.bounds)
         return stats.t.cdf(z, self.df, self.z_location, self.z_scale)
 
-    def to_dict(self) -> dict:
-        lo68, hi68 = self.interval(0.68)
-        lo95, hi95 = self.interval(0.95)
-        return {"method": self.method, "notes": list(self.notes), "bounds": list(self.bounds),
-                "predictions": {size_key(s): {"median": float(m), "ci68": [float(a), float(b)],
-                                              "ci95": [float(c), float(d)]}
-                                for s, m, a, b, c, d in zip(self.sizes, self.mean, lo68, hi68,
-                                                            lo95, hi95)}}
-
 
 @dataclass
-class EmpiricalPredictive:
+class EmpiricalPredictive(PredictiveBase):
     """A predictive given by draws (R, m), e.g. bootstrap replicates: mean of the draws and
     percentile intervals. ``failed`` counts draws that are not finite (left out)."""
 
@@ -193,20 +203,11 @@ class EmpiricalPredictive:
         with np.errstate(invalid="ignore"):
             return np.sum(d <= np.asarray(values, float), axis=0) / np.sum(np.isfinite(d), axis=0)
 
-    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = self.quantile([0.5 - level / 2.0, 0.5 + level / 2.0])
-        return lo, hi
+    def details(self) -> dict[str, np.ndarray]:
+        return {"sd": self.scale}
 
     def to_dict(self) -> dict:
-        lo68, hi68 = self.interval(0.68)
-        lo95, hi95 = self.interval(0.95)
-        return {"method": self.method, "notes": list(self.notes), "draws": len(self.draws),
-                "failed": self.failed,
-                "predictions": {size_key(s): {"mean": float(m), "sd": float(sd),
-                                              "ci68": [float(a), float(b)],
-                                              "ci95": [float(c), float(d)]}
-                                for s, m, sd, a, b, c, d in zip(self.sizes, self.mean, self.scale,
-                                                                lo68, hi68, lo95, hi95)}}
+        return {**super().to_dict(), "draws": len(self.draws), "failed": self.failed}
 
 
 @dataclass
@@ -255,21 +256,27 @@ Batched = Callable[[ReplicateBatch], tuple[np.ndarray, np.ndarray, np.ndarray]]
 class Method:
     """A registered predictive method: ``method(table, sizes) -> predictive``.
 
-    ``summary`` is the one line the CLI lists; ``batch``, when given, computes (mean, lo, hi),
-    each (replicates, sizes), for a whole ``ReplicateBatch`` at once and must agree with calling
-    the method on each replicate table.
+    ``summary`` is the one line that describes it wherever methods are listed or a forecast is
+    printed; ``title`` the short heading its printouts and figures use (default: the name);
+    ``batch``, when given, computes (mean, lo, hi), each (replicates, sizes), for a whole
+    ``ReplicateBatch`` at once and must agree with calling the method on each replicate table.
     """
 
     name: str
-    predict: Callable[[GainTable, np.ndarray], PredictiveLike]
+    predict: Callable[[GainTable, np.ndarray], PredictiveBase]
     summary: str
     batch: Batched | None = None
+    title: str = ""
+
+    def __post_init__(self):
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
 
     @property
     def __name__(self) -> str:
         return self.name
 
-    def __call__(self, table: GainTable, sizes) -> PredictiveLike:
+    def __call__(self, table: GainTable, sizes) -> PredictiveBase:
         """The predictive at ``sizes``, inside the table's possible range (``table.value_range``)."""
         pred = self.predict(table, np.atleast_1d(np.asarray(sizes, float)))
         return pred.within(table.value_range)
@@ -322,6 +329,6 @@ def resolve_methods(methods) -> dict[str, Callable]:
     return out
 
 
-def predictive(table: GainTable, sizes, method: str = "paper") -> PredictiveLike:
+def predictive(table: GainTable, sizes, method: str = "paper") -> PredictiveBase:
     """The predictive distribution of ``method`` (a name in ``METHODS``) at ``sizes``."""
     return get_method(method)(table, sizes)

@@ -42,34 +42,42 @@ class LFOErrors:
         return len(self.error)
 
 
-def lfo_origins(n: int, max_origins: int = 6) -> list[int]:
-    """Training-set sizes m for leave-future-out: from 2 to n − 1, at most ``max_origins`` of
-    them, spread over the upper half (where the fits resemble the final one)."""
-    if n < 3:
-        return []
-    lo = max(2, min(n // 2, n - max_origins))
-    return sorted(set(np.linspace(lo, n - 1, min(max_origins, n - lo)).round().astype(int)))
+def lfo_splits(size, min_train: int = 2, max_origins: int = 6):
+    """The leave-future-out splits of a table: the one definition behind every method's own
+    check (the laws' structure term and weights here, the naive and damped forecasts' structure
+    error) and ``scalefit fit``'s check against persistence.
+
+    Origin m trains on the m smallest distinct sizes and forecasts every larger row. With n
+    distinct sizes the origins run from max(``min_train``, min(n // 2, n − ``max_origins``)) to
+    n − 1, at most ``max_origins`` of them spread evenly: all of them on a short table, the
+    upper half of a long one (where the fits resemble the final one and the extrapolations are
+    still long). Rows of one size are never split. Yields (train mask, future mask, largest
+    training size) in the order of ``size``."""
+    size = np.asarray(size, float)
+    distinct = np.unique(size)
+    n = len(distinct)
+    if n <= min_train:
+        return
+    lo = max(min_train, min(n // 2, n - max_origins))
+    for m in sorted(set(np.linspace(lo, n - 1, min(max_origins, n - lo)).round().astype(int))):
+        top = distinct[m - 1]
+        yield size <= top, size > top, top
 
 
 def lfo_errors(table: GainTable, criterion: str = "aic", max_origins: int = 6) -> LFOErrors:
-    """Leave-future-out errors of the ``criterion``-weighted average on ``table`` (sorted by size;
-    rows of equal size are predicted from the rows strictly smaller)."""
-    t = table.sorted()
+    """Leave-future-out errors of the ``criterion``-weighted average on ``table`` at every split
+    of ``lfo_splits`` (at least two training sizes: the laws have two parameters or more)."""
     names = None
     out = {k: [] for k in ("distance", "error", "sd", "law_mean", "law_sd", "observed")}
-    for m in lfo_origins(len(t), max_origins):
-        train = t.take(np.arange(m))
-        future = t.size > train.size.max()
-        if not future.any():
-            continue
-        pred = fit_weighted(train, criterion).predict(t.size[future])
+    for train, future, top in lfo_splits(table.size, 2, max_origins):
+        pred = fit_weighted(table.take(train), criterion).predict(table.size[future])
         names = pred.laws
-        out["distance"].append(np.log(t.size[future] / train.size.max()))
-        out["error"].append(t.gain[future] - pred.mean)
+        out["distance"].append(np.log(table.size[future] / top))
+        out["error"].append(table.gain[future] - pred.mean)
         out["sd"].append(pred.sd)
         out["law_mean"].append(pred.law_mean)
         out["law_sd"].append(pred.law_sd)
-        out["observed"].append(t.gain[future])
+        out["observed"].append(table.gain[future])
     if names is None:
         empty = np.zeros(0)
         return LFOErrors(empty, empty, empty, np.zeros((0, 0)), np.zeros((0, 0)), empty, ())

@@ -8,9 +8,10 @@ every method against naive forecasts; skill = error / persistence's error).
 
 Each gets a Student-t interval of the same structure-error form as the default
 (``scalefit.methods.damped``), in the table's units: scale² = se_last² + τ² d², d = ln(N/N_max),
-τ² = mean(e²/d²) of the forecast's own leave-future-out errors e on the table (df = their
-number); with no such error τ = sd(values)/max(1, range of ln N), df = 1. Points and bounds are
-censored to the table's possible range by ``Method.__call__``.
+τ² = mean(e²/d²) of the forecast's own leave-future-out errors e on the table
+(``scalefit.methods.lfo.lfo_splits``; df = their number); with no such error
+τ = sd(values)/max(1, range of ln N), df = 1. Points and bounds are censored to the table's
+possible range by ``Method.__call__``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from scalefit.methods.base import Method, Predictive, register
+from scalefit.methods.lfo import lfo_splits
 
 Point = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -61,16 +63,6 @@ def wls_point(x, y, s, xf) -> np.ndarray:
     return a + b * np.log(xf)
 
 
-def lfo_splits(x: np.ndarray, min_train: int, max_origins: int = 8):
-    """Leave-future-out splits of a table: (train mask, future mask, largest training size)
-    for training on the m smallest distinct sizes, the ``max_origins`` largest such m. (Unlike
-    ``scalefit.methods.lfo.lfo_origins``, which counts rows for the laws' average, this counts
-    distinct sizes, so rows of one size are never split.)"""
-    ux = np.unique(x)
-    for m in range(max(min_train, len(ux) - max_origins), len(ux)):
-        yield x <= ux[m - 1], x > ux[m - 1], ux[m - 1]
-
-
 def naive_predictive(point: Point, name: str, min_train: int, table, sizes) -> Predictive:
     """``point``'s forecast at ``sizes`` with the structure-error interval of the module doc."""
     order = np.argsort(table.size, kind="stable")
@@ -93,14 +85,17 @@ def naive_predictive(point: Point, name: str, min_train: int, table, sizes) -> P
                        "no leave-future-out error: τ from the spread of the values"])
 
 
-def _naive(name: str, point: Point, min_train: int, summary: str) -> Method:
+def _naive(name: str, point: Point, min_train: int, summary: str, title: str) -> Method:
     def predict(table, sizes):
         return naive_predictive(point, name, min_train, table, sizes)
 
-    return register(Method(name, predict, summary))
+    return register(Method(name, predict, summary, title=title))
 
 
-_naive("persistence", persistence_point, 1, "naive: the gain at the largest size stays")
+_naive("persistence", persistence_point, 1, "naive: the value at the largest size stays",
+       "persistence (the value at the largest measured size stays)")
 _naive("loglinear_last2", last_two_point, 2,
-       "naive: straight line in ln N through the two largest sizes")
-_naive("loglinear_wls", wls_point, 2, "naive: weighted least squares line in ln N, all points")
+       "naive: straight line in ln N through the two largest sizes",
+       "straight line in ln N through the two largest sizes")
+_naive("loglinear_wls", wls_point, 2, "naive: weighted least squares line in ln N, all points",
+       "weighted least-squares line in ln N")

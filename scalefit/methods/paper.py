@@ -21,9 +21,11 @@ def _criterion_method(name: str, criterion: str, aliases: tuple[str, ...] = ()) 
         avg = b.average(criterion)
         return b.normal(avg.mean, avg.sd)
 
+    title = ("the scaling paper's model average (eq. 8-9)" if criterion == "aic"
+             else f"{criterion.upper()}-weighted model average")
     return register(Method(name, predict, f"{criterion.upper()} weights, model average, normal "
                            "with eq. 9's variance" + (" (the paper's recipe)" if aliases else ""),
-                           batch), aliases)
+                           batch, title), aliases)
 
 
 _criterion_method("average", "aic", ("paper", "model_average", "avg"))

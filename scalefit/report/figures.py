@@ -198,3 +198,41 @@ def figure_bootstrap(boot, size: float = 70.0):
     b.set_title("(b) interval width: the average carries the structural uncertainty")
     fig.tight_layout()
     return fig
+
+
+def figure_forecast(table, curve, reference=None, forecast=None):
+    """The answer first: the data (± 1 SE), the forecast's median with its 68% and 95% bands
+    beyond the largest measured size (``curve``, a predictive on a grid of sizes), the reference
+    forecast's median (persistence: the value at the largest size stays) and, where given, the
+    forecast at the requested sizes (``forecast``) as points with 95% bars."""
+    from scalefit.report.text import VALUE_UNITS, method_heading
+
+    unit = VALUE_UNITS[table.kind]
+    fig, ax = new_figure(figsize=(8, 4.8))
+    grid = np.asarray(curve.sizes, float)
+    for level, alpha in ((0.95, 0.18), (0.68, 0.35)):
+        lo, hi = curve.interval(level)
+        ax.fill_between(grid, lo, hi, color="#1f77b4", alpha=alpha, lw=0,
+                        label=f"{level:.0%} interval")
+    title = method_heading(curve.method)[0]
+    ax.plot(grid, curve.median, color="#1f77b4", lw=2, label=f"median: {title}")
+    if reference is not None:
+        ax.plot(reference.sizes, reference.median, color="0.3", ls="--", lw=1.3,
+                label=method_heading(reference.method)[0])
+    if forecast is not None:
+        lo, hi = forecast.interval(0.95)
+        ax.errorbar(forecast.sizes, forecast.median, yerr=[forecast.median - lo,
+                                                           hi - forecast.median],
+                    fmt="D", color="#1f77b4", mfc="white", capsize=4, ms=6, zorder=4)
+        for size, m in zip(forecast.sizes, forecast.median):
+            ax.annotate(f"{m:.1f}", (size, m), xytext=(6, 4), textcoords="offset points",
+                        fontsize=8)
+    ax.errorbar(table.size, table.gain, yerr=table.se, fmt="o", color="black", ms=5,
+                capsize=3, label="measured ± 1 SE", zorder=5)
+    ax.axvspan(table.size.max(), grid.max() * 1.05, color="0.94", zorder=0)
+    _size_axis(ax, table.size_unit)
+    ax.set_ylabel(f"{table.kind} ({unit})")
+    ax.set_title(f"Forecast of {Path(table.source).name}", fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig

@@ -2,9 +2,10 @@
 
 ``write_html_report`` takes the gain table, the files ``write_report`` wrote (their PNG figures
 are embedded as base64, their CSV tables rendered as HTML tables, captions taken from the
-report's ``index.md``) and the calibrated predictive the report command computed. It fits
-nothing itself. The page shows, in this order: the calibrated predictions, the bootstrap's
-model-averaged predictions, the data and its provenance, then every figure and table.
+report's ``index.md``) and the forecast the report computed, with its reference (persistence).
+It fits nothing itself. The page shows, in this order: the forecast (its table, notes and
+figure), the bootstrap's model-averaged predictions, the data and its provenance, then every
+other figure and table.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from scalefit import __version__
 from scalefit.data import GainTable
 from scalefit.io import atomic_write_text
+from scalefit.report.text import VALUE_NAMES, VALUE_UNITS, method_heading
 
 STYLE = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222;
@@ -55,21 +56,22 @@ def html_table(frame: pd.DataFrame, digits: int = 3) -> str:
     return f'<div class="scroll">{body}</div>'
 
 
-def calibrated_frame(calibrated, unit: str) -> pd.DataFrame:
-    """Size, point and the 68% and 95% intervals of a predictive (and the scale and df of a
-    Student-t), as text."""
-    lo68, hi68 = calibrated.interval(0.68)
-    lo95, hi95 = calibrated.interval(0.95)
+def forecast_frame(forecast, table: GainTable, reference=None) -> pd.DataFrame:
+    """Size, median and the 68% and 95% intervals of a forecast (and the reference forecast's
+    median and 95% interval beside it), as text."""
+    unit = VALUE_UNITS[table.kind]
+    lo68, hi68 = forecast.interval(0.68)
+    lo95, hi95 = forecast.interval(0.95)
     frame = pd.DataFrame({
-        "size": [f"{s:g} {unit}" for s in calibrated.sizes],
-        "point (pp)": [f"{m:.2f}" for m in calibrated.mean],
+        "size": [f"{s:g} {table.size_unit}" for s in forecast.sizes],
+        f"median ({unit})": [f"{m:.2f}" for m in forecast.median],
         "68% interval": [f"[{a:.2f}, {b:.2f}]" for a, b in zip(lo68, hi68)],
         "95% interval": [f"[{a:.2f}, {b:.2f}]" for a, b in zip(lo95, hi95)],
     })
-    if hasattr(calibrated, "scale"):
-        frame["scale"] = [f"{s:.2f}" for s in calibrated.scale]
-        frame["df"] = [f"{d:g}" if np.isfinite(d) else "∞"
-                       for d in np.broadcast_to(calibrated.df, calibrated.sizes.shape)]
+    if reference is not None:
+        rlo, rhi = reference.interval(0.95)
+        frame[f"{reference.method} ({unit})"] = [f"{m:.2f}" for m in reference.median]
+        frame["its 95% interval"] = [f"[{a:.2f}, {b:.2f}]" for a, b in zip(rlo, rhi)]
     return frame
 
 
@@ -98,7 +100,7 @@ def _figure(path: Path, caption: str) -> str:
             f"<figcaption>{text}</figcaption></figure>")
 
 
-def render_html(table: GainTable, written: list[Path], calibrated=None) -> str:
+def render_html(table: GainTable, written: list[Path], forecast=None, reference=None) -> str:
     """The page's HTML text (see the module docstring)."""
     paths = [Path(p) for p in written]
     index = next((p for p in paths if p.name == "index.md"), None)
@@ -106,25 +108,32 @@ def render_html(table: GainTable, written: list[Path], calibrated=None) -> str:
     unit = table.size_unit
     parts = [f"<h1>scalefit report: {html.escape(Path(table.source).name)}</h1>",
              f'<p class="lead">{len(table)} points, sizes {table.size.min():g}–'
-             f"{table.size.max():g} {unit}; gains in percentage points</p>"]
-    if calibrated is not None:
-        notes = "".join(f"<li>{html.escape(n)}</li>" for n in calibrated.notes)
-        parts += ["<h2>Calibrated predictions</h2>",
-                  f'<p class="caption">Predictive interval {html.escape(calibrated.method)} '
-                  "(docs/calibration.md): Student-t with the eq. 9 variance plus a "
-                  "model-structure term from this table's own leave-future-out errors.</p>",
-                  html_table(calibrated_frame(calibrated, unit)),
+             f"{table.size.max():g} {unit}; {VALUE_NAMES[table.kind]}</p>"]
+    opening = next((p for p in paths if p.name == "forecast.png"), None)
+    if forecast is not None:
+        title, summary = method_heading(forecast.method)
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in forecast.notes)
+        parts += [f"<h2>Forecast: {html.escape(title)}</h2>",
+                  f'<p class="caption">{html.escape(summary)} (method '
+                  f"<code>{html.escape(forecast.method)}</code>, docs/calibration.md); the "
+                  "median with 68% and 95% intervals, inside the values' possible range, and "
+                  f"{html.escape(reference.method if reference is not None else '')} beside "
+                  "it.</p>",
+                  html_table(forecast_frame(forecast, table, reference)),
                   f"<ul>{notes}</ul>" if notes else ""]
+        if opening is not None:
+            parts.append(_figure(opening, captions.get(opening.stem, opening.stem)))
     bootstrap = next((p for p in paths if p.name == "predictions_bootstrap.csv"), None)
     if bootstrap is not None:
         preds = pd.read_csv(bootstrap)
-        parts += ["<h2>Model-averaged predictions (bootstrap)</h2>",
+        parts += ["<h2>The scaling paper's model average (bootstrap)</h2>",
                   html_table(preds[preds["model"] == "average"], digits=2)]
     rows = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>"
                    for k, v in provenance(table))
     parts += ["<h2>Data and provenance</h2>", f"<dl>{rows}</dl>",
               html_table(table.to_frame())]
-    figures = [_figure(p, captions.get(p.stem, p.stem)) for p in paths if p.suffix == ".png"]
+    figures = [_figure(p, captions.get(p.stem, p.stem)) for p in paths
+               if p.suffix == ".png" and p != opening]
     parts += ["<h2>Figures</h2>", f'<div class="figures">{"".join(figures)}</div>']
     parts.append("<h2>Tables</h2>")
     for p in (p for p in paths if p.suffix == ".csv"):
@@ -137,8 +146,9 @@ def render_html(table: GainTable, written: list[Path], calibrated=None) -> str:
             + "\n".join(parts) + "\n</body></html>\n")
 
 
-def write_html_report(table: GainTable, out_dir, written: list[Path], calibrated=None) -> Path:
+def write_html_report(table: GainTable, out_dir, written: list[Path], forecast=None,
+                      reference=None) -> Path:
     """Write ``out_dir/report.html`` atomically from the report's files; return its path."""
     path = Path(out_dir) / "report.html"
-    atomic_write_text(path, render_html(table, written, calibrated))
+    atomic_write_text(path, render_html(table, written, forecast, reference))
     return path

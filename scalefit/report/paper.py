@@ -1,6 +1,7 @@
 """Draw the scaling paper's figures and tables from computed results, in one call.
 
-``write_report(results, out_dir)`` draws Figures 1-7 and Tables 1-2 of the scaling paper from a
+``write_report(results, out_dir)`` draws the default forecast (``forecast.*``: its figure and
+table), then Figures 1-7 and Tables 1-2 of the scaling paper from a
 ``scalefit.studies.reproduce.PaperResults`` (``reproduce_paper`` computes it), as PNG + PDF and
 CSV + Markdown, each written atomically; nothing is refitted here. ``index.md`` in the folder
 lists every file with a one-line caption. Returns the paths written.
@@ -13,6 +14,7 @@ from pathlib import Path
 from scalefit.io import atomic_write_text
 from scalefit.report import figures, figures_analyses
 from scalefit.report.tables import table_model_selection, to_markdown, write_table
+from scalefit.report.text import VALUE_NAMES, method_heading
 
 
 def write_report(results, out_dir) -> list[Path]:
@@ -31,7 +33,13 @@ def write_report(results, out_dir) -> list[Path]:
         return write_table(frame, out, name)
 
     unit = table.size_unit
-    written = table_files(table_model_selection(fit), "table1_model_selection",
+    title = method_heading(r.forecast.method)[0]
+    written = figure(figures.figure_forecast(table, r.forecast_curve, r.persistence_curve,
+                                             r.forecast), "forecast",
+                     f"The forecast, {title}: median, 68% and 95% bands, persistence dashed")
+    written += table_files(r.forecast.to_frame(), "forecast_table",
+                           f"The forecast, {title}: median, mean and 68%/95% intervals per size")
+    written += table_files(table_model_selection(fit), "table1_model_selection",
                           f"Table 1: chi², AIC, AICc, BIC and {s.criterion.upper()} weight per law")
     written += figure(figures.figure_fits(fit, r.sizes, r.intervals), "figure1_fits",
                       "Figure 1: the five laws fitted and extrapolated; model average with "
@@ -59,10 +67,11 @@ def write_report(results, out_dir) -> list[Path]:
                            f"Bootstrap means and 95% CIs per law and averaged ({unit})")
     lines = [f"# scalefit report: {table.source}", "",
              f"{len(table)} points, sizes {table.size.min():g}–{table.size.max():g} {unit}; "
-             f"gains in percentage points; weights from {s.criterion.upper()}; seed {s.seed}.",
+             f"{VALUE_NAMES[table.kind]}; weights from {s.criterion.upper()}; seed {s.seed}.",
              "", "| file | contents |", "|---|---|"]
     lines += [f"| `{name}.*` | {caption} |" for name, caption in captions]
-    lines += ["", "## Model-averaged predictions (bootstrap)", "",
+    lines += ["", f"## The forecast: {title}", "", to_markdown(r.forecast.to_frame(), digits=2),
+              "", "## Model-averaged predictions (bootstrap)", "",
               to_markdown(preds[preds["model"] == "average"], digits=2)]
     index = out / "index.md"
     atomic_write_text(index, "\n".join(lines))

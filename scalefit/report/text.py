@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from scalefit.core.average import AveragedFit, AveragedPrediction
@@ -16,6 +18,11 @@ def fmt(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if abs(value) < 100 else f"{value:.1f}"
 
 
+def wrap(text: str, indent: str = "") -> str:
+    """``text`` wrapped at 100 columns, continuation lines indented by ``indent``."""
+    return textwrap.fill(text, 100, subsequent_indent=indent, break_on_hyphens=False)
+
+
 def _table(header: list[str], rows: list[list[str]], left: tuple[int, ...] = (0,)) -> str:
     """Columns padded to width; those in ``left`` left-aligned, the others right-aligned."""
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
@@ -27,13 +34,63 @@ def _table(header: list[str], rows: list[list[str]], left: tuple[int, ...] = (0,
     return "\n".join([line(header), rule] + [line(r) for r in rows])
 
 
-def format_header(fit: AveragedFit, title: str | None = None) -> str:
-    t = fit.table
-    lines = [title or f"{t.source}: {len(t)} points, sizes {t.size.min():g}–"
-             f"{t.size.max():g} {t.size_unit} ({t.unit_label}); gains in percentage points "
-             f"(pp); weights from {fit.criterion.upper()}"]
-    lines += [f"  note: {n}" for n in t.notes + fit.notes]
+VALUE_UNITS = {"gain": "pp", "accuracy": "%", "loss": "loss"}
+VALUE_NAMES = {"gain": "gains in percentage points (pp)", "accuracy": "accuracies in %",
+               "loss": "losses"}
+
+
+def format_table_header(table) -> str:
+    """One line on the table (points, sizes, what its values are) and its notes."""
+    lines = [f"{table.source}: {len(table)} points, sizes {table.size.min():g}–"
+             f"{table.size.max():g} {table.size_unit} ({table.unit_label}); "
+             f"{VALUE_NAMES[table.kind]}"]
+    return "\n".join(lines + [f"  note: {n}" for n in table.notes])
+
+
+def method_heading(name: str) -> tuple[str, str]:
+    """(title, one-line summary) a registered method gives of itself, the title marked when it
+    is the default forecast; the name for others."""
+    from scalefit.methods import DEFAULT_METHOD, METHODS, get_method
+
+    if name not in METHODS and name != "paper":
+        return name, ""
+    method = get_method(name)
+    return method.title + (" (the default)" if method.name == DEFAULT_METHOD else ""), \
+        method.summary
+
+
+def format_forecast(pred, table, reference=None) -> str:
+    """Answer first: the forecast per size (median, 68% and 95% intervals) with a reference
+    forecast (persistence) beside it, then the method's notes."""
+    unit = VALUE_UNITS[table.kind]
+    title, summary = method_heading(pred.method)
+    lo68, hi68 = pred.interval(0.68)
+    lo95, hi95 = pred.interval(0.95)
+    header = ["size", f"median ({unit})", "68% interval", "95% interval"]
+    if reference is not None:
+        rlo, rhi = reference.interval(0.95)
+        header += [f"{reference.method} ({unit})", "its 95% interval"]
+    rows = []
+    for j, size in enumerate(pred.sizes):
+        row = [f"{size:g} {table.size_unit}", fmt(pred.median[j], 2),
+               f"[{fmt(lo68[j], 2)}, {fmt(hi68[j], 2)}]", f"[{fmt(lo95[j], 2)}, {fmt(hi95[j], 2)}]"]
+        if reference is not None:
+            row += [fmt(reference.median[j], 2), f"[{fmt(rlo[j], 2)}, {fmt(rhi[j], 2)}]"]
+        rows.append(row)
+    lines = [wrap(f"Forecast: {title}" + (f": {summary}" if summary else "")
+                  + " (docs/calibration.md)"), "", _table(header, rows)]
+    lines += [wrap(f"  note: {n}", "    ") for n in pred.notes]
     return "\n".join(lines)
+
+
+def format_fit(fit: AveragedFit, sizes) -> str:
+    """The scaling paper's recipe: each law's fit (Table 1), then each law's prediction and the
+    model average with eq. 9's parts at ``sizes``."""
+    pred = fit.predict(sizes)
+    title = [f"Scaling laws (the scaling paper's recipe: weighted least squares, eq. 1-5; "
+             f"{fit.criterion.upper()} weights, eq. 7; model average, eq. 8-9)"]
+    title += [f"  note: {n}" for n in fit.notes]
+    return "\n\n".join(["\n".join(title), format_laws(fit), format_predictions(fit, pred)])
 
 
 def format_laws(fit: AveragedFit) -> str:
@@ -43,10 +100,9 @@ def format_laws(fit: AveragedFit) -> str:
     for name, f in fit.fits.items():
         crit = f.criteria
         if f.converged:
-            params = ", ".join(f"{p} = {fmt(v, 4)} ± {fmt(s, 3)}"
+            params = ", ".join(f"{p} = {fmt(v, 4)} " + ("at bound" if p in f.at_bound
+                                                         else f"± {fmt(s, 3)}")
                                for p, v, s in zip(f.spec.params, f.params, f.param_se))
-            if f.at_bound:
-                params += f"  [at bound: {', '.join(f.at_bound)}]"
         else:
             params = f"{f.status}: {f.message}"
         rows.append([name, str(f.k), fmt(f.chi2), fmt(crit["aic"]), fmt(crit["aicc"]),
@@ -58,8 +114,8 @@ def format_laws(fit: AveragedFit) -> str:
 def format_predictions(fit: AveragedFit, pred: AveragedPrediction) -> str:
     """Each law's prediction ± delta-method SD, then the model average with eq. 9's parts."""
     unit = fit.table.size_unit
-    header = ["prediction (pp)", "weight"] + [f"{s:g} {unit}"
-                                              for s in pred.sizes]
+    header = [f"prediction ({VALUE_UNITS[fit.table.kind]})", "weight"] + [
+        f"{s:g} {unit}" for s in pred.sizes]
     rows = []
     for i, name in enumerate(pred.laws):
         rows.append([name, fmt(pred.weights[i])] +
@@ -69,11 +125,6 @@ def format_predictions(fit: AveragedFit, pred: AveragedPrediction) -> str:
     rows.append(["  within-model SD", ""] + [fmt(v, 2) for v in pred.within_sd])
     rows.append(["  between-model SD", ""] + [fmt(v, 2) for v in pred.between_sd])
     return _table(header, rows)
-
-
-def format_fit(fit: AveragedFit, sizes, title: str | None = None) -> str:
-    pred = fit.predict(sizes)
-    return "\n\n".join([format_header(fit, title), format_laws(fit), format_predictions(fit, pred)])
 
 
 def _interval(summary: dict) -> str:
@@ -108,34 +159,6 @@ def format_bootstrap(result) -> str:
              + (f"; {retried} refit(s) needed the scipy fallback" if retried else "")
              + (f"; {result.seconds:.2f} s" if np.isfinite(result.seconds) else ""))
     return title + "\n\n" + _table(header, rows)
-
-
-def format_predictive(pred, unit: str) -> str:
-    """A predictive (``scalefit.methods``): the point and the 68% and 95% intervals per size
-    (with the scale and degrees of freedom of a Student-t), and the method's notes."""
-    lo68, hi68 = pred.interval(0.68)
-    lo95, hi95 = pred.interval(0.95)
-    student = hasattr(pred, "scale") and hasattr(pred, "df")
-    rows = []
-    for j, s in enumerate(pred.sizes):
-        row = [f"{s:g} {unit}", fmt(pred.mean[j], 2)]
-        if student:
-            d = np.broadcast_to(pred.df, pred.sizes.shape)[j]
-            row += [fmt(pred.scale[j], 2), "∞" if not np.isfinite(d) else f"{d:g}"]
-        rows.append(row + [f"[{fmt(lo68[j], 2)}, {fmt(hi68[j], 2)}]",
-                           f"[{fmt(lo95[j], 2)}, {fmt(hi95[j], 2)}]"])
-    titles = {"damped_trend": "Forecast (damped_trend, the default; docs/calibration.md): damped "
-                              "log-linear trend from the last measured gain, in logit space, with "
-                              "a structure error that grows with the distance; median and "
-                              "intervals, inside the possible range",
-              "lfo_aicc": "Calibrated predictive interval (lfo_aicc; docs/calibration.md): "
-                          "Student-t with the eq. 9 variance plus a model-structure term from "
-                          "this table's own leave-future-out errors"}
-    title = titles.get(pred.method, f"Predictive interval ({pred.method}; docs/calibration.md)")
-    notes = "".join(f"\n  note: {n}" for n in pred.notes)
-    header = (["size", "mean (pp)", "scale", "df"] if student else ["size", "median (pp)"])
-    return (title + notes + "\n\n"
-            + _table(header + ["68% interval", "95% interval"], rows))
 
 
 def format_mcmc(result) -> str:
@@ -387,26 +410,59 @@ def format_design(result) -> str:
 
 
 def format_lfo_skill(result, unit: str = "pp") -> str:
-    """One paragraph: whether the laws (and the default) out-predicted persistence in this
+    """One paragraph: whether each method out-predicted the reference (persistence) in this
     table's own leave-future-out checks (``scalefit.studies.backtest.LFOSkill``)."""
     if result is None:
-        return ("Leave-future-out check: too few sizes to test extrapolation on this table; "
-                "nothing says the laws beat 'the gain stays as it is' here.")
+        return wrap("Leave-future-out check: too few sizes to test extrapolation on this table; "
+                    "nothing here says any forecast beats 'the value stays as it is'.")
     e = result.median_abs_error
     ref = e[result.reference]
-    parts = ", ".join(f"{m} {e[m]:.2f}" for m in result.methods)
-    lines = [f"Leave-future-out check on this table ({result.origins} origins, {result.errors} "
-             f"held-out points): median |error| {parts}, {result.reference} {ref:.2f} {unit}."]
-    laws, default = result.methods[0], result.methods[-1]
-    if e[laws] < ref:
-        lines.append(f"The laws' average out-predicted {result.reference} here (skill "
-                     f"{result.skill(laws):.2f}).")
+    names = {m: "the laws' average" if m == "average" else m for m in result.methods}
+    if not ref > 0:
+        verdict = {m: "" for m in result.methods}
     else:
-        lines.append(f"The laws' average did NOT out-predict {result.reference} here (skill "
-                     f"{result.skill(laws):.2f}): do not trust its extrapolation more than "
-                     "'the gain stays as it is'.")
-    if default != laws and e[laws] < e[default]:
-        lines.append(f"It also out-predicted {default} on this table; {default} is the default "
-                     "because it out-predicts the laws on many real curves (docs/calibration.md), "
-                     "so weigh both with so few checks.")
-    return " ".join(lines)
+        verdict = {m: f" (skill {result.skill(m):.2f}: "
+                      + ("out-predicted" if result.skill(m) < 1 else "did NOT out-predict")
+                      + f" {result.reference})" for m in result.methods}
+    parts = ", ".join(f"{names[m]} {fmt(e[m], 2)}{verdict[m]}" for m in result.methods)
+    text = (f"Leave-future-out check on this table ({result.origins} origin(s), {result.errors} "
+            f"held-out point(s)), median |error|: {parts}; {result.reference} {fmt(ref, 2)} "
+            f"{unit}. ")
+    text += (f"{result.reference} was exact at every check (a flat curve): nothing can beat it "
+             "here." if not ref > 0 else "With so few checks, weigh this against the "
+             "real-curve backtests of docs/calibration.md.")
+    return wrap(text)
+
+
+def format_forecast_design(result) -> str:
+    """Where to measure next for a forecast (``scalefit.studies.design.ForecastDesign``): its
+    interval at the target now, and per candidate the expected width after one more point."""
+    unit, size_unit = result.unit, result.size_unit
+    title = method_heading(result.method)[0]
+    level = f"{100 * result.level:.4g}%"
+    lines = [wrap(f"Next experiment: which size to measure to shrink the {level} interval of the "
+                  f"forecast at {result.target:g} {size_unit} ({title}); now "
+                  f"{result.current_median:.2f} {unit}, {level} [{result.current_lo:.2f}, "
+                  f"{result.current_hi:.2f}] (width {result.current_width:.2f}); one new point "
+                  f"with SE {result.new_se:g} {unit}; cost {result.cost_label}"),
+             wrap(f"  {result.notes[0]}; seed {result.seed}", "    ")]
+    f = result.to_frame()
+    header = ["size", "cost", "exp. width after", "± MC SE", "reduction", "fraction",
+              "per cost", "rank red.", "rank /cost", "eq. 14 info"]
+    rows = []
+    for j in np.argsort(-result.scores(), kind="stable"):
+        r = f.iloc[j]
+        rows.append([f"{r['size']:g}", f"{r['cost']:.4g}", fmt(r["expected_width"], 2),
+                     fmt(r["expected_width_se"], 2), fmt(r["reduction"], 2),
+                     f"{r['reduction_fraction']:.3f}", fmt(r["reduction_per_cost"], 3),
+                     str(int(r["rank_reduction"])), str(int(r["rank_reduction_per_cost"])),
+                     fmt(r["info_value"], 2)])
+    lines += ["", f"ranked by {result.criterion} (of the {level} width, {unit}):",
+              _table(header, rows), ""]
+    lines.append("best: " + "; ".join(f"{c} → {result.ranking(c)[0]:g} {size_unit}"
+                                      for c in ("reduction", "reduction_per_cost")))
+    lines.append(wrap("(eq. 14 info: the scaling paper's criterion, the laws' weighted "
+                      "disagreement at the candidate, for reference; --method paper ranks by the "
+                      "laws' eq. 9 variance)"))
+    lines += [f"  note: {n}" for n in result.notes[1:]]
+    return "\n".join(lines)

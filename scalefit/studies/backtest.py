@@ -21,6 +21,7 @@ import pandas as pd
 
 from scalefit.core.laws import PAPER_LAWS
 from scalefit.data import GainTable
+from scalefit.methods.lfo import lfo_splits
 from scalefit.studies.curves import Curve, holdout_curve
 from scalefit.studies.scoring import (LEVELS, labelled_methods, level_key, score_curves,
                                       summarise, with_reference)
@@ -156,24 +157,30 @@ class LFOSkill:
     errors: int
 
     def skill(self, method: str) -> float:
-        return self.median_abs_error[method] / self.median_abs_error[self.reference]
+        """Median |error| ÷ the reference's (inf where the reference was exact and the method
+        was not, NaN where both were)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.float64(self.median_abs_error[method])
+                         / self.median_abs_error[self.reference])
 
     def to_dict(self) -> dict:
         return {"reference": self.reference, "origins": self.origins, "errors": self.errors,
                 "median_abs_error": dict(self.median_abs_error),
-                "skill": {m: self.skill(m) for m in self.methods}}
+                "skill": {m: (s if np.isfinite(s) else None)
+                          for m, s in ((m, self.skill(m)) for m in self.methods)}}
 
 
-def lfo_skill(table: GainTable, methods=("average", "damped_trend"), reference="persistence",
+def lfo_skill(table: GainTable, methods=("damped_trend", "average"), reference="persistence",
               min_train: int = 3) -> LFOSkill | None:
-    """Did the methods out-predict ``reference`` on this very table? For every origin m ≥
-    ``min_train`` (fit on the m smallest distinct sizes, predict every larger row) the absolute
-    errors of each method and of the reference; None when the table has too few sizes."""
-    sizes = np.unique(table.size)
-    if len(sizes) <= min_train:
+    """Did the methods out-predict ``reference`` on this very table? At every leave-future-out
+    split with at least ``min_train`` training sizes (``scalefit.methods.lfo.lfo_splits``) the
+    absolute errors of each method and of the reference; None when the table has too few sizes."""
+    splits = list(lfo_splits(table.size, min_train))
+    if not splits:
         return None
     names = tuple(methods) + (reference,)
-    curves = [holdout_curve(table, len(sizes) - m) for m in range(min_train, len(sizes))]
+    curves = [Curve(f"origin {top:g}", table.take(train), table.size[future], table.gain[future])
+              for train, future, top in splits]
     frame = score_curves(curves, names)
     frame = frame[frame["failed"] == ""]
     errors = (frame["truth"] - frame["mean"]).abs().groupby(frame["method"]).median()

@@ -1,6 +1,10 @@
-"""Which model size to measure next (seed 000, section 2.4, eq. 14, Figure 6).
+"""Which model size to measure next (the scaling paper, section 2.4, eq. 14, Figure 6).
 
-Two criteria per candidate size N_c:
+``design(table, candidates, method=...)`` asks what one more measurement at each candidate would
+teach the forecast ``method`` about a target size. For the default forecast (and any method but
+the paper's recipe) that is ``design_forecast``: the expected reduction of its 95% interval
+width at the target, simulated from the forecast itself, also per unit cost. For the scaling
+paper's recipe (``method="paper"``) it is ``design_laws``, with two criteria per candidate N_c:
 
 ``info_value`` — the paper's eq. 14, the weighted disagreement of the laws at the candidate,
     Info(N_c) = Σ_m w_m (Δ̂_m(N_c) − Δ̂_avg(N_c))², i.e. the between-model variance of eq. 9 there.
@@ -42,6 +46,7 @@ from scalefit.core.laws import LAWS
 from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
 from scalefit.executor import replicate_rng
+from scalefit.methods import DEFAULT_METHOD
 from scalefit.progress import progress
 
 CRITERIA = ("reduction", "reduction_per_cost", "info_value")
@@ -172,6 +177,28 @@ class DesignResult:
         }
 
 
+def _design_inputs(table: GainTable, candidates, costs, new_se, n_sims: int):
+    """Checked candidates, costs (default ∝ size) with their label, and the new point's SE
+    (default the table's largest)."""
+    cand = np.atleast_1d(np.asarray(candidates, float))
+    if cand.size == 0 or np.any(~np.isfinite(cand)) or np.any(cand <= 0):
+        raise ScalefitError("candidates must be positive sizes")
+    if costs is None:
+        costs_arr, cost_label = cand.copy(), f"∝ size ({table.size_unit})"
+    else:
+        costs_arr = np.atleast_1d(np.asarray(costs, float))
+        if costs_arr.shape != cand.shape or np.any(costs_arr <= 0):
+            raise ScalefitError(f"give one positive cost per candidate ({len(cand)}), got "
+                                f"{len(costs_arr)}")
+        cost_label = "given"
+    new_se = float(np.max(table.se)) if new_se is None else float(new_se)
+    if not new_se > 0:
+        raise ScalefitError(f"new_se must be > 0, got {new_se}")
+    if n_sims < 2:
+        raise ScalefitError(f"n_sims must be >= 2, got {n_sims}")
+    return cand, costs_arr, cost_label, new_se
+
+
 def _parameter_draws(fit, table: GainTable, names, law_index, n_sims, draws, rng):
     """θ for each simulation from the drawn law's uncertainty: (S, k) per law (rows used where
     ``law_index`` picks that law)."""
@@ -204,11 +231,12 @@ def _parameter_draws(fit, table: GainTable, names, law_index, n_sims, draws, rng
     return out
 
 
-def design(table: GainTable, candidates, *, target: float = 70.0, new_se: float | None = None,
-           costs=None, n_sims: int = 400, seed: int | None = 0, draws: str = "bootstrap",
-           criterion: str = "reduction", weights_criterion: str = "aic", laws=None,
-           quiet: bool = True) -> DesignResult:
-    """Rank candidate sizes for the next measurement (module docstring).
+def design_laws(table: GainTable, candidates, *, target: float = 70.0,
+                new_se: float | None = None, costs=None, n_sims: int = 400, seed: int | None = 0,
+                draws: str = "bootstrap", criterion: str = "reduction",
+                weights_criterion: str = "aic", laws=None, quiet: bool = True) -> DesignResult:
+    """Rank candidate sizes for the next measurement by the laws' model average (module
+    docstring; the scaling paper's recipe).
 
     ``new_se`` defaults to the largest SE in the table; ``costs`` (one per candidate) to the
     candidate sizes (cost ∝ size). ``laws`` restricts the mixture (default every law);
@@ -219,22 +247,7 @@ def design(table: GainTable, candidates, *, target: float = 70.0, new_se: float 
         raise ScalefitError(f"unknown criterion {criterion!r}; choose from {', '.join(CRITERIA)}")
     if draws not in DRAWS:
         raise ScalefitError(f"unknown draws {draws!r}; choose from {', '.join(DRAWS)}")
-    cand = np.atleast_1d(np.asarray(candidates, float))
-    if cand.size == 0 or np.any(~np.isfinite(cand)) or np.any(cand <= 0):
-        raise ScalefitError("candidates must be positive sizes")
-    if costs is None:
-        costs_arr, cost_label = cand.copy(), f"∝ size ({table.size_unit})"
-    else:
-        costs_arr = np.atleast_1d(np.asarray(costs, float))
-        if costs_arr.shape != cand.shape or np.any(costs_arr <= 0):
-            raise ScalefitError(f"give one positive cost per candidate ({len(cand)}), got "
-                                f"{len(costs_arr)}")
-        cost_label = "given"
-    new_se = float(np.max(table.se)) if new_se is None else float(new_se)
-    if not new_se > 0:
-        raise ScalefitError(f"new_se must be > 0, got {new_se}")
-    if n_sims < 2:
-        raise ScalefitError(f"n_sims must be >= 2, got {n_sims}")
+    cand, costs_arr, cost_label, new_se = _design_inputs(table, candidates, costs, new_se, n_sims)
 
     fit = fit_laws(table, criterion=weights_criterion, laws=laws)
     names = tuple(fit.fits)
@@ -291,6 +304,161 @@ def design(table: GainTable, candidates, *, target: float = 70.0, new_se: float 
         sim_var=sim_var, sim_law=law_index, failed=failed, n_sims=n_sims, seed=seed, draws=draws,
         criterion=criterion, weights_criterion=weights_criterion, size_unit=table.size_unit,
         seconds=time.perf_counter() - t0, notes=notes)
+
+
+FORECAST_CRITERIA = ("reduction", "reduction_per_cost")
+
+
+@dataclass
+class ForecastDesign:
+    """Where one more measurement shrinks a forecast's interval at the target most: arrays over
+    candidates (c,) of the expected 95% width after measuring there (``expected_width``, its
+    Monte Carlo SE), and the simulated widths (c, S); ``current_*`` is the forecast at the target
+    now; ``info_value`` is the scaling paper's eq. 14 at each candidate, for reference."""
+
+    candidates: np.ndarray
+    costs: np.ndarray
+    cost_label: str
+    target: float
+    new_se: float
+    method: str
+    level: float
+    current_median: float
+    current_lo: float
+    current_hi: float
+    expected_width: np.ndarray
+    expected_width_se: np.ndarray
+    sim_width: np.ndarray
+    info_value: np.ndarray
+    n_sims: int
+    seed: int | None
+    criterion: str
+    size_unit: str = "B"
+    unit: str = "pp"
+    seconds: float = np.nan
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def current_width(self) -> float:
+        return self.current_hi - self.current_lo
+
+    @property
+    def reduction(self) -> np.ndarray:
+        """Expected reduction of the forecast's interval width at the target."""
+        return self.current_width - self.expected_width
+
+    @property
+    def reduction_fraction(self) -> np.ndarray:
+        return self.reduction / self.current_width
+
+    @property
+    def reduction_per_cost(self) -> np.ndarray:
+        return self.reduction / self.costs
+
+    def scores(self, criterion: str | None = None) -> np.ndarray:
+        return {"reduction": self.reduction,
+                "reduction_per_cost": self.reduction_per_cost}[criterion or self.criterion]
+
+    def ranking(self, criterion: str | None = None) -> np.ndarray:
+        """Candidate sizes, best first, by ``criterion`` (default the result's)."""
+        return self.candidates[np.argsort(-self.scores(criterion), kind="stable")]
+
+    @property
+    def best(self) -> float:
+        return float(self.ranking()[0])
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per candidate: expected width after, the reductions and their ranks."""
+        frame = pd.DataFrame({
+            "size": self.candidates, "cost": self.costs, "expected_width": self.expected_width,
+            "expected_width_se": self.expected_width_se, "reduction": self.reduction,
+            "reduction_fraction": self.reduction_fraction,
+            "reduction_per_cost": self.reduction_per_cost, "info_value": self.info_value})
+        for crit in FORECAST_CRITERIA:
+            frame[f"rank_{crit}"] = pd.Series(-self.scores(crit)).rank(method="min").astype(int)
+        return frame
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "target": self.target, "new_se": self.new_se,
+                "level": self.level, "size_unit": self.size_unit, "criterion": self.criterion,
+                "n_sims": self.n_sims, "seed": self.seed, "cost": self.cost_label,
+                "seconds": self.seconds, "notes": list(self.notes),
+                "current": {"median": self.current_median,
+                            f"ci{100 * self.level:.4g}": [self.current_lo, self.current_hi],
+                            "width": self.current_width},
+                "ranking": {c: [float(v) for v in self.ranking(c)] for c in FORECAST_CRITERIA},
+                "candidates": {size_key(r["size"]): {k: float(v) for k, v in r.items()
+                                                     if k != "size"}
+                               for r in self.to_frame().to_dict("records")}}
+
+
+def _with_point(table: GainTable, size: float, value: float, se: float) -> GainTable:
+    """``table`` with one more row (its other columns copied from the largest size's row)."""
+    last = int(np.argmax(table.size))
+    rows = np.append(np.arange(len(table)), last)
+    out = table.take(rows)
+    out.size[-1], out.gain[-1], out.se[-1] = size, value, se
+    return out
+
+
+def design_forecast(table: GainTable, candidates, *, target: float = 70.0,
+                    method: str = DEFAULT_METHOD, new_se: float | None = None, costs=None,
+                    n_sims: int = 200, seed: int | None = 0, level: float = 0.95,
+                    criterion: str = "reduction", quiet: bool = True) -> ForecastDesign:
+    """Rank candidate sizes by the expected reduction of ``method``'s ``level`` interval width
+    at ``target`` if one more point were measured at the candidate with SE ``new_se``.
+
+    A preposterior analysis from the forecast itself: for s = 1..S draw the value at candidate c
+    from the forecast there (its quantile at u_s ~ U(0, 1)), add measurement noise new_se · ε_s,
+    append the point to the table, forecast the target again and take its interval width. The
+    same (u_s, ε_s) serve every candidate (common random numbers), so differences between
+    candidates are far more precise than each value. ``reduction_per_cost`` divides by the cost
+    (default ∝ size)."""
+    from scalefit.methods import get_method
+
+    t0 = time.perf_counter()
+    if criterion not in FORECAST_CRITERIA:
+        raise ScalefitError(f"unknown criterion {criterion!r}; choose from "
+                            f"{', '.join(FORECAST_CRITERIA)}")
+    forecast = get_method(method)
+    cand, costs_arr, cost_label, new_se = _design_inputs(table, candidates, costs, new_se, n_sims)
+    now = forecast(table, [target])
+    lo_now, hi_now = (float(v[0]) for v in now.interval(level))
+    rng = replicate_rng(seed, 0)
+    u = (np.arange(n_sims) + rng.uniform(size=n_sims)) / n_sims  # stratified: steadier means
+    rng.shuffle(u)
+    eps = rng.standard_normal(n_sims)
+    lo_range, hi_range = table.value_range
+    widths = np.full((len(cand), n_sims), np.nan)
+    for j in progress(range(len(cand)), desc="design", quiet=quiet, unit="candidate"):
+        values = np.clip(forecast(table, [cand[j]]).quantile(u)[:, 0] + new_se * eps,
+                         lo_range, hi_range)
+        for i, value in enumerate(values):
+            after = forecast(_with_point(table, cand[j], value, new_se), [target])
+            lo, hi = after.interval(level)
+            widths[j, i] = hi[0] - lo[0]
+    with np.errstate(invalid="ignore"):
+        expected = np.nanmean(widths, axis=1)
+        se = np.nanstd(widths, axis=1, ddof=1) / np.sqrt(np.sum(np.isfinite(widths), axis=1))
+    info = fit_laws(table).predict(cand).between_var
+    return ForecastDesign(
+        candidates=cand, costs=costs_arr, cost_label=cost_label, target=float(target),
+        new_se=new_se, method=forecast.name, level=level, current_median=float(now.median[0]),
+        current_lo=lo_now, current_hi=hi_now, expected_width=expected, expected_width_se=se,
+        sim_width=widths, info_value=info, n_sims=n_sims, seed=seed, criterion=criterion,
+        size_unit=table.size_unit, seconds=time.perf_counter() - t0,
+        notes=[f"{n_sims} simulated measurements per candidate drawn from the forecast itself "
+               "(the same draws for every candidate)"])
+
+
+def design(table: GainTable, candidates, *, method: str = DEFAULT_METHOD, **kwargs):
+    """Rank candidate sizes for the next measurement by what it would teach ``method`` about
+    the target: the scaling paper's recipe (``method="paper"``) by the expected reduction of the
+    laws' eq. 9 variance (``design_laws``, a ``DesignResult``), any other forecast by the
+    expected reduction of its interval width (``design_forecast``, a ``ForecastDesign``)."""
+    if method in ("paper", "average"):
+        return design_laws(table, candidates, **kwargs)
+    return design_forecast(table, candidates, method=method, **kwargs)
 
 
 def linear_variance_after(table: GainTable, law: str, candidate: float, new_se: float,

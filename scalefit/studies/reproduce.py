@@ -1,9 +1,10 @@
 """Every result the scaling paper's figures and tables need, computed once from a gain table.
 
-``reproduce_paper(table, settings)`` runs the fit (eq. 1-9), the bootstrap (section 2.5), the
-decomposition (eq. 10-13), the synthetic validation (section 2.3), the experiment design
-(section 2.4) and the per-benchmark fits, and returns them as one ``PaperResults``;
-``scalefit.report.paper.write_report`` draws Figures 1-7 and Tables 1-2 from it without refitting.
+``reproduce_paper(table, settings)`` runs the default forecast (with persistence beside it),
+the fit (eq. 1-9), the bootstrap (section 2.5), the decomposition (eq. 10-13), the synthetic
+validation (section 2.3), the experiment design (section 2.4) and the per-benchmark fits, and
+returns them as one ``PaperResults``; ``scalefit.report.paper.write_report`` draws the forecast,
+Figures 1-7 and Tables 1-2 from it without refitting.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import numpy as np
 from scalefit.core.average import AveragedFit, fit_laws
 from scalefit.data import GainTable
 from scalefit.executor import make_executor
+from scalefit.methods import DEFAULT_METHOD, PredictiveBase, predictive
 from scalefit.methods.bootstrap import BootstrapResult, bootstrap
 from scalefit.studies.decompose import TABLE2_SIZES, Decomposition, fit_decomposition
-from scalefit.studies.design import DesignResult, design
+from scalefit.studies.design import DesignResult, design_laws
 from scalefit.studies.validate import EVAL_SIZES, ValidationResult, validate
 
 PAPER_CANDIDATES = (14.0, 32.0, 70.0, 100.0, 140.0, 200.0, 405.0)
@@ -39,6 +41,7 @@ class ReportSettings:
     workers: int | None = None                    # processes for the validation (1: inline)
     quiet: bool = False
     per_benchmark: GainTable | None = None        # Figure 7's series when the table has none
+    method: str = DEFAULT_METHOD                  # the forecast the report opens with
 
 
 def _defaults(table: GainTable, s: ReportSettings):
@@ -79,6 +82,9 @@ class PaperResults:
     design: DesignResult
     benchmark_fits: dict[str, AveragedFit]
     benchmark_note: str | None
+    forecast: PredictiveBase          # the forecast at ``sizes``
+    forecast_curve: PredictiveBase    # ... on a grid from the smallest measured size up
+    persistence_curve: PredictiveBase
 
     @property
     def intervals(self) -> np.ndarray:
@@ -91,6 +97,9 @@ def reproduce_paper(table: GainTable, settings: ReportSettings | None = None) ->
     s = settings or ReportSettings()
     sizes, target, candidates = _defaults(table, s)
     paper_unit = table.size_unit == "B"
+    grid = forecast_grid(table, sizes)
+    forecast = predictive(table, sizes, s.method)
+    curve, persist = predictive(table, grid, s.method), predictive(table, grid, "persistence")
     fit = fit_laws(table, criterion=s.criterion)
     boot = bootstrap(table, sizes, s.bootstrap, seed=s.seed, criterion=s.criterion,
                      quiet=s.quiet, fit=fit)
@@ -102,7 +111,16 @@ def reproduce_paper(table: GainTable, settings: ReportSettings | None = None) ->
         val = validate(table, eval_sizes=eval_sizes, max_train_size=8.0 if paper_unit else None,
                        n_replicates=s.validation, seed=s.seed, executor=executor,
                        quiet=s.quiet)
-    des = design(table, candidates, target=target, seed=s.seed, weights_criterion=s.criterion)
+    des = design_laws(table, candidates, target=target, seed=s.seed,
+                      weights_criterion=s.criterion)
     groups, note = per_benchmark_tables(table, s.per_benchmark)
     bench = {label: fit_laws(t, criterion=s.criterion) for label, t in groups.items()}
-    return PaperResults(table, s, sizes, target, fit, boot, dec, val, des, bench, note)
+    return PaperResults(table, s, sizes, target, fit, boot, dec, val, des, bench, note, forecast,
+                        curve, persist)
+
+
+def forecast_grid(table: GainTable, sizes, points: int = 120) -> np.ndarray:
+    """Log-spaced sizes from the largest measured size to the largest forecast one (where a
+    forecast is drawn as a band)."""
+    top = float(table.size.max())
+    return np.geomspace(top, max(top * 1.01, float(np.max(sizes))), points)

@@ -144,6 +144,33 @@ def coverage_curve(scores: pd.DataFrame, levels=(0.5, 0.68, 0.8, 0.9, 0.95, 0.99
                          for level in levels})
 
 
+def weighted_quantile(values, weights, q: float) -> float:
+    """The ``q`` quantile of ``values`` with ``weights``: linear interpolation of the sorted
+    values at their mid-point cumulative weights, so equal weights give ``np.quantile``'s median
+    (the mean of the two middle values of an even count)."""
+    values, weights = np.asarray(values, float), np.asarray(weights, float)
+    keep = np.isfinite(values) & (weights > 0)
+    if not keep.any():
+        return np.nan
+    order = np.argsort(values[keep], kind="stable")
+    v, w = values[keep][order], weights[keep][order]
+    cum = (np.cumsum(w) - w / 2.0) / w.sum()
+    return float(np.interp(q, cum, v))
+
+
+def pool_corpora(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Score rows of several corpora as one frame in which every corpus weighs the same: a
+    ``corpus`` column, curves renamed ``corpus: curve``, and a ``weight`` column of 1/(the
+    method's rows in that corpus), which ``summarise`` honours. (One corpus of 199 correlated
+    curves then counts as much as one of four.)"""
+    parts = []
+    for name, frame in frames.items():
+        part = frame.assign(corpus=name, curve=name + ": " + frame["curve"].astype(str))
+        part["weight"] = 1.0 / part.groupby("method")["method"].transform("size")
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
 def summarise(scores: pd.DataFrame, reference: str = "persistence",
               relative: bool = False) -> pd.DataFrame:
     """Per method: coverage of the 68% and 95% intervals (per point and per curve), MAPE, median
@@ -158,8 +185,13 @@ def summarise(scores: pd.DataFrame, reference: str = "persistence",
     it), ``skill_mean`` the same with means, ``skill_per_curve`` the median over curves of the
     ratio of mean |error|. ``relative``: errors in % of |truth| for the skill and
     ``median_abs_error`` (for curves of different scales, e.g. losses).
+
+    A ``weight`` column (``pool_corpora``) makes every mean, median, coverage and skill a
+    weighted one; per-curve statistics stay per curve.
     """
     ok = scores[scores["failed"] == ""].copy()
+    if "weight" not in ok:
+        ok["weight"] = 1.0
     err = ok["truth"] - ok["mean"]
     ok["ape"] = 100.0 * np.abs(err) / np.abs(ok["truth"])
     ok["abs_error"] = ok["ape"] if relative else np.abs(err)
@@ -180,16 +212,30 @@ def summarise(scores: pd.DataFrame, reference: str = "persistence",
             ok[name] = np.sum(below | above, axis=1)
         else:
             ok[name] = 0
+    rows = {}
+    for method, sub in ok.groupby("method", sort=False):
+        w = sub["weight"].to_numpy(float)
+
+        def mean(col):
+            v = sub[col].to_numpy(float)
+            good = np.isfinite(v)
+            return float(np.sum(w[good] * v[good]) / np.sum(w[good])) if good.any() else np.nan
+
+        def median(col):
+            return weighted_quantile(sub[col], w, 0.5)
+
+        rmsle = mean("sqlog")
+        rows[method] = {
+            "points": len(sub), "curves": sub["curve"].nunique(), "coverage68": mean("in68"),
+            "coverage95": mean("in95"), "mape": mean("ape"), "median_ape": median("ape"),
+            "rmsle": float(np.sqrt(rmsle)) if np.isfinite(rmsle) else np.nan,
+            "median_rel_width95": median("rel_width95"), "interval_score95": mean("iscore95"),
+            "median_abs_error": median("abs_error"), "median_width95": median("width95"),
+            "interval_score95_abs": mean("iscore95_abs"), "outside_range": int(sub["outside"].sum()),
+            "outside_truth_range": int(sub["outside_t"].sum())}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "method"
     per_curve = ok.groupby(["method", "curve"])[["in68", "in95"]].mean().groupby("method").mean()
-    table = ok.groupby("method").agg(
-        points=("truth", "size"), curves=("curve", "nunique"),
-        coverage68=("in68", "mean"), coverage95=("in95", "mean"),
-        mape=("ape", "mean"), median_ape=("ape", "median"),
-        rmsle=("sqlog", lambda s: float(np.sqrt(np.nanmean(s))) if s.notna().any() else np.nan),
-        median_rel_width95=("rel_width95", "median"), interval_score95=("iscore95", "mean"),
-        median_abs_error=("abs_error", "median"), median_width95=("width95", "median"),
-        interval_score95_abs=("iscore95_abs", "mean"), outside_range=("outside", "sum"),
-        outside_truth_range=("outside_t", "sum"))
     table["coverage68_per_curve"] = per_curve["in68"]
     table["coverage95_per_curve"] = per_curve["in95"]
     table = table.join(_skill(ok, reference))
@@ -201,18 +247,20 @@ def summarise(scores: pd.DataFrame, reference: str = "persistence",
 
 def _skill(ok: pd.DataFrame, reference: str) -> pd.DataFrame:
     """skill, skill_mean and skill_per_curve of every method against ``reference`` on the points
-    both predicted (NaN when the reference was not scored)."""
+    both predicted (NaN when the reference was not scored); weighted by ``weight``."""
     cols = ["skill", "skill_mean", "skill_per_curve"]
     ref = ok[ok["method"] == reference].set_index(["curve", "size"])["abs_error"]
     if ref.empty:
         return pd.DataFrame(columns=cols, dtype=float)
     rows = {}
     for method, sub in ok.groupby("method"):
-        both = sub.set_index(["curve", "size"])["abs_error"].to_frame("m").join(
-            ref.rename("r"), how="inner").dropna()
-        by_curve = both.groupby(level="curve").mean()
+        both = sub.set_index(["curve", "size"])[["abs_error", "weight"]].rename(
+            columns={"abs_error": "m"}).join(ref.rename("r"), how="inner").dropna()
+        by_curve = both.groupby(level="curve")[["m", "r"]].mean()
+        w = both["weight"].to_numpy(float)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = (by_curve["m"] / by_curve["r"]).replace([np.inf, -np.inf], np.nan)
-            rows[method] = [both["m"].median() / both["r"].median(),
-                            both["m"].mean() / both["r"].mean(), ratio.median()]
+            rows[method] = [np.float64(weighted_quantile(both["m"], w, 0.5))
+                            / weighted_quantile(both["r"], w, 0.5),
+                            np.sum(w * both["m"]) / np.sum(w * both["r"]), ratio.median()]
     return pd.DataFrame.from_dict(rows, orient="index", columns=cols)
