@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach the hub (read at import)
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
@@ -35,8 +37,6 @@ from scalefit.runner.task import left_pad  # noqa: E402
 from scalefit.runner.train import evaluate, opsd, rollout_logits, sft  # noqa: E402
 
 torch.set_num_threads(1)
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach the hub
-os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 
 ALPHABET = "0123456789 #|?Box"
@@ -386,6 +386,14 @@ def test_a_bad_problem_row_gets_one_line(checkpoints, tmp_path, capsys, content,
     assert main(args) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and f"{data} {says}" in err[0], err
+
+
+def test_an_unreachable_hub_dataset_gets_one_line(checkpoints, tmp_path, capsys):
+    args = _run_args(checkpoints, tmp_path / "out")
+    args[args.index("--data") + 1] = "hf:no-such-owner/no-such-dataset@train"
+    assert main(args) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "hf:no-such-owner/no-such-dataset@train: cannot load" in err[0]
 
 
 def test_a_bad_model_path_gets_one_line(checkpoints, tmp_path):
