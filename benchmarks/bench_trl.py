@@ -51,18 +51,18 @@ TRL_TEACHER = TEACHER.replace("Problem: {problem}", "{prompt}").replace("{refere
 ALPHABET = "".join(chr(c) for c in range(32, 127)) + "\n"
 
 
-def qwen3(hidden: int, layers: int, heads: int, kv_heads: int, intermediate: int, vocab: int,
-          *, tie: bool = True, seed: int = 0, device="cpu", dtype=None):
-    """A random-init Qwen3 causal LM of this shape, built from its config on ``device``."""
+def qwen3(hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int, intermediate: int,
+          vocab: int, *, seed: int = 0, device="cpu", dtype=None):
+    """A random-init Qwen3 causal LM of this shape (tied embeddings, as Qwen3 up to 4B), built
+    from its config on ``device``."""
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     torch.manual_seed(seed)
     config = Qwen3Config(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
                          num_hidden_layers=layers, num_attention_heads=heads,
-                         num_key_value_heads=kv_heads, head_dim=hidden // heads if
-                         hidden // heads < 128 else 128, max_position_embeddings=40960,
-                         tie_word_embeddings=tie, pad_token_id=0)
+                         num_key_value_heads=kv_heads, head_dim=head_dim,
+                         max_position_embeddings=40960, tie_word_embeddings=True, pad_token_id=0)
     with torch.device(device):
         model = Qwen3ForCausalLM(config)
     return model.to(dtype) if dtype is not None else model
@@ -279,7 +279,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     tokenizer = char_tokenizer(ALPHABET)
-    model = qwen3(args.hidden, args.layers, 4, 2, 3 * args.hidden, len(tokenizer))
+    model = qwen3(args.hidden, args.layers, 4, 2, args.hidden // 4, 3 * args.hidden, len(tokenizer))
     n = sum(p.numel() for p in model.parameters())
     print(f"TRL side-by-side: trl {trl.__version__}, transformers {transformers.__version__}, "
           f"torch {torch.__version__}, {args.threads} thread(s)")

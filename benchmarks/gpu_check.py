@@ -27,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_trl  # noqa: E402 - the shared measurements, next to this file
 
 QWEN3_VOCAB = 151_936
-# name: (hidden, layers, heads, kv heads, intermediate), from the Qwen3 model cards' configs
-SHAPES = {"0.6b": (1024, 28, 16, 8, 3072), "1.7b": (2048, 28, 16, 8, 6144),
-          "tiny": (64, 2, 4, 2, 192)}
+# name: (hidden, layers, heads, kv heads, head dim, intermediate), as in the Qwen3 checkpoints'
+# config.json (596M and 1.72B parameters with the 151,936-token vocabulary)
+SHAPES = {"0.6b": (1024, 28, 16, 8, 128, 3072), "1.7b": (2048, 28, 16, 8, 128, 6144),
+          "tiny": (64, 2, 4, 2, 16, 192)}
 
 
 def main(argv=None) -> int:
@@ -42,6 +43,9 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=2,
                     help="OPSD and TRL steps per shape, the first a warm-up (default 2)")
     ap.add_argument("--lora", type=int, default=64, help="LoRA rank, 0 = full (default 64)")
+    ap.add_argument("--budget", type=float, default=280,
+                    help="seconds: a shape that would not end within them (judged from the "
+                         "previous shape's time) is skipped and said so (default 280)")
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args(argv)
 
@@ -71,10 +75,14 @@ def main(argv=None) -> int:
           f"batch {batch}, rollouts of {length} tokens, {args.steps} steps (first a warm-up)")
     report = {"device": device_name, "dtype": str(dtype), "lora": args.lora,
               "batch": batch, "rollout_tokens": length, "models": []}
+    shape_seconds = 0.0
     for shape in shapes:
-        hidden, layers, heads, kv, inter = SHAPES[shape]
-        model = bench_trl.qwen3(hidden, layers, heads, kv, inter, len(tokenizer), device=device,
-                                dtype=dtype)
+        elapsed = time.perf_counter() - start
+        if elapsed + 1.5 * shape_seconds > args.budget:  # a larger shape takes longer
+            print(f"\nQwen3-{shape}: skipped, it would not end within --budget {args.budget:.0f} s")
+            report.setdefault("skipped", []).append(shape)
+            continue
+        model = bench_trl.qwen3(*SHAPES[shape], len(tokenizer), device=device, dtype=dtype)
         n = sum(p.numel() for p in model.parameters())
         common = dict(steps=args.steps, batch=batch, length=length, lr=2e-5,
                       lora=args.lora or None)
@@ -100,6 +108,7 @@ def main(argv=None) -> int:
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()
+        shape_seconds = time.perf_counter() - start - elapsed
     report["seconds"] = time.perf_counter() - start
     print(f"\n{report['seconds']:.0f} s in all")
     if args.json:

@@ -89,17 +89,28 @@ def _wide(logits):
     return logits.to(torch.promote_types(logits.dtype, torch.float32))
 
 
-def entropy_and_jsd(student_logits, teacher_logits, chunk_size: int | None = 32):
-    """Per position (B, T), in float32, ``chunk_size`` positions at a time: the student's
-    entropy and JSD_0.5 between the teacher and the student (evaluation's diagnostics)."""
-    entropy, jsd = [], []
-    for a in range(0, student_logits.shape[1], chunk_size or student_logits.shape[1]):
-        s = student_logits[:, a:a + (chunk_size or student_logits.shape[1])].float()
-        t = teacher_logits[:, a:a + s.shape[1]].float()
-        logp = F.log_softmax(s, -1)
-        entropy.append(-(logp.exp() * logp).sum(-1))
-        jsd.append(generalized_jsd(s, t, 0.5))
-    return torch.cat(entropy, 1), torch.cat(jsd, 1)
+def _chunks(width: int, chunk_size: int | None):
+    step = chunk_size or width
+    return [slice(a, a + step) for a in range(0, width, step)]
+
+
+@torch.no_grad()
+def token_jsd(student_logits, teacher_logits, beta: float = 0.5, chunk_size: int | None = 32):
+    """Per-position JSD_β (B, T) in float32, ``chunk_size`` positions at a time (a diagnostic:
+    no gradient, and no full-size float32 copy of bfloat16 logits)."""
+    return torch.cat([generalized_jsd(student_logits[:, c].float(), teacher_logits[:, c].float(),
+                                      beta) for c in _chunks(student_logits.shape[1], chunk_size)],
+                     1)
+
+
+@torch.no_grad()
+def token_entropy(logits, chunk_size: int | None = 32):
+    """Per-position entropy (B, T) of ``logits`` in float32, ``chunk_size`` positions at a time."""
+    out = []
+    for c in _chunks(logits.shape[1], chunk_size):
+        logp = F.log_softmax(logits[:, c].float(), -1)
+        out.append(-(logp.exp() * logp).sum(-1))
+    return torch.cat(out, 1)
 
 
 def token_weights(mask, keep=None, dtype=torch.float32):
@@ -129,7 +140,7 @@ def divergence_regions(student_logits, teacher_logits, mask, beta: float = 0.5, 
         if first is None:
             first = first_disagreement(student_logits, teacher_logits, mask)
         if divergence is None:
-            divergence = generalized_jsd(student_logits.float(), teacher_logits.float(), beta)
+            divergence = token_jsd(student_logits, teacher_logits, beta)
         pos = torch.arange(mask.shape[1], device=mask.device)[None]
         mass = divergence * token_weights(mask)
         total = mass.sum().clamp(min=1e-12)

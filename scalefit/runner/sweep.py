@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -55,6 +55,11 @@ from scalefit.runner.results import (BaseEvaluation, Evaluation, FinetuneRun, Ph
 from scalefit.runner.schema import BASELINES, COLUMNS, COMPARISON, FILES, SPLIT
 from scalefit.runner.schema import SPLITS as SPLIT_NAMES
 from scalefit.runner.stats import paired_gain
+
+if TYPE_CHECKING:  # torch is imported when a run starts, not with this module
+    from scalefit.runner.model import CausalLM
+    from scalefit.runner.problems import ChatTask
+    from scalefit.runner.task import AdditionTask
 
 __all__ = ["run_sweep", "run_size", "size_rows", "write_tables", "resolve_device",
            "cached_phase", "finetuning", "check_run"]
@@ -178,8 +183,8 @@ class _Base:
     model, the task its problems speak through, the base's key, its parameter count and shape,
     the evaluation splits, the fine-tuning problems of a seed, and how the base was obtained."""
 
-    model: object
-    task: object
+    model: "CausalLM"
+    task: "AdditionTask | ChatTask"
     key: str
     n_params: int
     description: dict

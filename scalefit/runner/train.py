@@ -32,8 +32,8 @@ import torch.nn.functional as F
 
 from scalefit.progress import progress
 from scalefit.runner.config import Reference, TaskConfig, TrainConfig
-from scalefit.runner.losses import (divergence_regions, entropy_and_jsd, first_disagreement,
-                                    opsd_loss, policy_gradient_loss)
+from scalefit.runner.losses import (divergence_regions, first_disagreement, opsd_loss,
+                                    policy_gradient_loss, token_entropy, token_jsd)
 from scalefit.runner.model import CausalLM
 from scalefit.runner.results import Evaluation, Regions, TimeSplit, TrainStats
 from scalefit.runner.task import (ADDITION, Problem, encode, left_pad, sample_problems,
@@ -324,7 +324,8 @@ def evaluate(model: CausalLM, task, problems: list, cfg: TrainConfig, ref: Refer
         for part in [] if teacher_view else _micro_batches(len(batch), cfg.micro_batch):
             s_logits = rollout_logits(model, s_prompts[part], out[part], valid[part])
             t_logits = rollout_logits(teacher, t_prompts[part], out[part], valid[part])
-            ent, jsd = entropy_and_jsd(s_logits, t_logits, cfg.chunk_size)
+            ent = token_entropy(s_logits, cfg.chunk_size)
+            jsd = token_jsd(s_logits, t_logits, 0.5, cfg.chunk_size)
             m = valid[part].float()
             entropy.extend(((ent * m).sum(1) / m.sum(1)).cpu().tolist())
             divergence.extend(((jsd * m).sum(1) / m.sum(1)).cpu().tolist())
