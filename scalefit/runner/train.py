@@ -244,6 +244,7 @@ def opsd(model: CausalLM, teacher: CausalLM, task, cfg: TrainConfig, problems: l
         loss = 0.0
         for part in _micro_batches(len(batch), cfg.micro_batch):
             tic = time.perf_counter()
+            model.eval()  # a LoRA teacher is the same modules: score in eval mode
             with torch.no_grad():
                 teacher_logits = rollout_logits(teacher, t_prompts[part], rollout[part],
                                                 valid[part])
