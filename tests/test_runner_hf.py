@@ -85,14 +85,15 @@ class _MostlyTeacher:
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
-    """Two tiny models taught with the runner's own ``sft`` to copy a reference (250 steps), and
-    the problem file; saved as checkpoint directories with their tokenizer."""
+    """Two tiny models taught with the runner's own ``sft`` to copy a reference (350 steps: the
+    teacher is right on 90-100% of held-out problems over seeds 0-3 of both), and the problem
+    file; saved as checkpoint directories with their tokenizer."""
     root = tmp_path_factory.mktemp("hf")
     data = _write_problems(root / "problems.jsonl")
     tok = char_tokenizer(ALPHABET)
     task = ChatTask(tok, **TEMPLATES)
     pool, _ = problem_sets(ProblemsConfig(str(data)), N_EVAL, 0)
-    cfg = TrainConfig(finetune_steps=250, batch_size=32, lr=1e-2)
+    cfg = TrainConfig(finetune_steps=350, batch_size=32, lr=1e-2)
     dirs = {}
     for seed, kind in enumerate(("qwen3", "llama")):
         torch.manual_seed(seed)
