@@ -65,18 +65,18 @@ def rollout_speed(model, batch: int, length: int) -> dict:
 
 def opsd_split(model, steps: int, batch: int) -> dict:
     """Average seconds per OPSD step in each part, from ``scalefit.runner.train.opsd``."""
-    import copy
-
-    from scalefit.runner.config import TrainConfig
+    from scalefit.runner.config import Reference, TrainConfig
+    from scalefit.runner.sweep import finetuning
+    from scalefit.runner.task import ADDITION
     from scalefit.runner.train import opsd
 
     cfg = TrainConfig(finetune_steps=steps, batch_size=batch)
-    timings: dict = {}
-    stats = opsd(copy.deepcopy(model), cfg, _problems(steps * batch, (3, 4, 5), 1), 0.0, True,
-                 seed=0, quiet=True, timings=timings)
-    per = {k: v / steps for k, v in timings.items()}
-    per["total"] = stats["seconds"] / steps
-    per["tokens_generated_per_step"] = stats["tokens_generated"] / steps
+    with finetuning(model) as (student, teacher):
+        stats = opsd(student, teacher, ADDITION, cfg, _problems(steps * batch, (3, 4, 5), 1),
+                     Reference(0.0), seed=0, quiet=True)
+    per = {k: v / steps for k, v in vars(stats.time_split).items()}
+    per["total"] = stats.seconds / steps
+    per["tokens_generated_per_step"] = stats.tokens_generated / steps
     return per
 
 
@@ -85,12 +85,13 @@ def forward_compare(model, batch: int) -> dict:
     backward, against one plain batched forward (and backward) over the same token count."""
     import torch
 
+    from scalefit.runner.config import Reference
     from scalefit.runner.task import EOS, left_pad, student_prompt, teacher_prompt
     from scalefit.runner.train import rollout_logits
 
     probs = _problems(batch, (3, 4, 5), 2)
     s_prompts = [student_prompt(p) for p in probs]
-    t_prompts = [teacher_prompt(p, 0.0) for p in probs]
+    t_prompts = [teacher_prompt(p, Reference(0.0)) for p in probs]
     tok, mask = left_pad(s_prompts)
     rollout, valid = model.generate(tok, mask, 60, EOS, generator=torch.Generator().manual_seed(0))
 

@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from scalefit.runner.config import ModelConfig, TaskConfig, resolve_size  # noqa: E402
+from scalefit.runner.config import ModelConfig, Reference, TaskConfig, resolve_size  # noqa: E402
 from scalefit.runner.losses import (divergence_regions, first_disagreement,  # noqa: E402
                                     generalized_jsd, opsd_loss, policy_gradient_loss)
 from scalefit.runner.model import GPT  # noqa: E402
@@ -189,13 +189,13 @@ def test_param_count_formula_matches_torch():
 def test_task_solution_and_reference_richness():
     p = Problem((23, 45, 67, 12))
     assert p.solution() == "23+45=68;68+67=135;135+12=147#147"
-    assert p.reference(0.0) == "68;135;147#147"
-    assert p.reference(0.0, show_answer=False) == "68;135;147"
-    assert p.reference(0.5) == "23+45=68;68+67=135;147#147"  # round(0.5·3) = 2 steps kept
-    assert p.reference(1.0) == p.solution()
-    assert p.reference(0.0, show_sums=False) == "#147"  # the answer alone: a hint
-    assert p.reference(0.5, show_sums=False) == "23+45=68;68+67=135#147"
-    assert decode(teacher_prompt(p, 0.0)) == "23+45+67+12|68;135;147#147?"
+    assert p.reference(Reference(0.0)) == "68;135;147#147"
+    assert p.reference(Reference(0.0, show_answer=False)) == "68;135;147"
+    assert p.reference(Reference(0.5)) == "23+45=68;68+67=135;147#147"  # round(0.5·3) = 2 steps kept
+    assert p.reference(Reference(1.0)) == p.solution()
+    assert p.reference(Reference(0.0, show_sums=False)) == "#147"  # the answer alone: a hint
+    assert p.reference(Reference(0.5, show_sums=False)) == "23+45=68;68+67=135#147"
+    assert decode(teacher_prompt(p, Reference(0.0))) == "23+45+67+12|68;135;147#147?"
     assert decode(student_prompt(p)) == "23+45+67+12?"
     assert parse_answer(student_prompt(p)[1:] + [1]) is None
     from scalefit.runner.task import encode
@@ -220,9 +220,9 @@ def test_first_disagreement_and_where_the_divergence_lies():
     assert first_disagreement(s, t, mask).tolist() == [1, 4, 4]
     reg = divergence_regions(s, t, mask)
     # row 0: one disagreeing token at 1 and one after it (2) carry all the divergence, equally
-    assert reg["before"] == pytest.approx(0.0, abs=1e-6)  # float32 divergences
-    assert reg["at"] == pytest.approx(0.5, rel=1e-5) and reg["after"] == pytest.approx(0.5, rel=1e-5)
-    assert reg["no_disagreement"] == pytest.approx(2 / 3)
+    assert reg.before == pytest.approx(0.0, abs=1e-6)  # float32 divergences
+    assert reg.at == pytest.approx(0.5, rel=1e-5) and reg.after == pytest.approx(0.5, rel=1e-5)
+    assert reg.no_disagreement == pytest.approx(2 / 3)
 
 
 @pytest.mark.parametrize("chunk", [None, 2])

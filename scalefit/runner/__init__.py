@@ -4,13 +4,18 @@ Importing this package does not import torch (the analysis side never needs it);
 imported when a run starts. Modules:
 
 - ``config``: ``TaskConfig``, ``ModelConfig`` (the size family ``SIZES``), ``TrainConfig``,
-  ``RunConfig`` and the presets ``PRESETS`` (smoke, small, gpu) — no torch;
+  ``Reference``, ``ProblemsConfig``, ``LoraConfig``, ``RunConfig`` and the presets ``PRESETS``
+  (tiny, smoke, small, latent, gpu, gsm8k) — no torch;
 - ``task``: the synthetic reasoning task (sum K numbers with running sums) and its tokenizer;
-- ``model``: the nanoGPT-style transformer with a KV cache;
+- ``problems``: real problem sets (JSONL or hub datasets), chat prompts, math-verify grading;
+- ``model``: the model interface ``CausalLM`` and the nanoGPT-style transformer with a KV cache;
+- ``hf``: transformers causal LMs behind that interface, LoRA through peft;
 - ``losses``: generalised JSD_β (chunked), the sampled-token policy-gradient loss (eq. 9);
-- ``train``: pretraining, SFT, OPSD (seed 002, Algorithm 1), evaluation;
+- ``train``: pretraining, SFT, OPSD (the OPSD paper, Algorithm 1), evaluation — one loop for
+  both kinds of model;
+- ``results``: the typed results (an evaluation, a phase, a size) — no torch;
 - ``stats``: the paired standard error of a gain over problems and seeds — no torch;
-- ``sweep``: ``run_size`` (one size, resumable), ``size_rows`` (its gain-table rows),
+- ``sweep``: ``run_size`` (one size or model, resumable), ``size_rows`` (its gain-table rows),
   ``run_sweep`` (sizes through an executor; writes the tables and manifest);
 - ``cli``: ``scalefit run``.
 
@@ -20,11 +25,13 @@ Example::
     gains_csv = run_sweep(PRESETS["smoke"], "runs/smoke", workers=2)
 """
 
-from scalefit.runner.config import (PRESETS, SIZES, ModelConfig, RunConfig, TaskConfig,
-                                    TrainConfig, compute_cost, resolve_size, shape_for_params)
+from scalefit.runner.config import (PRESETS, SIZES, LoraConfig, ModelConfig, ProblemsConfig,
+                                    Reference, RunConfig, TaskConfig, TrainConfig, compute_cost,
+                                    resolve_size, shape_for_params)
 from scalefit.runner.stats import paired_gain
 from scalefit.runner.sweep import run_size, run_sweep, size_rows, write_tables
 
-__all__ = ["PRESETS", "SIZES", "ModelConfig", "RunConfig", "TaskConfig", "TrainConfig",
+__all__ = ["PRESETS", "SIZES", "LoraConfig", "ModelConfig", "ProblemsConfig", "Reference",
+           "RunConfig", "TaskConfig", "TrainConfig",
            "compute_cost", "resolve_size", "shape_for_params", "paired_gain", "run_size", "run_sweep",
            "size_rows", "write_tables"]

@@ -10,17 +10,22 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from dataclasses import replace
 
 from scalefit.errors import ScalefitError
-from scalefit.runner.config import PRESETS, SIZES, parse_sizes
+from scalefit.runner.config import PRESETS, SIZES, LoraConfig, parse_sizes
 
 DESCRIPTION = """\
-Measure On-Policy Self-Distillation (OPSD) gains at small model sizes and write gain tables.
+Measure On-Policy Self-Distillation (OPSD) gains over model sizes and write gain tables.
 
-Per size: a base transformer pretrained once on a synthetic addition task (cached), then SFT on
-the reference solutions and OPSD (student rollouts, frozen teacher = the base model with the
-reference in context, full-vocabulary JSD_beta), each from the base with paired seeds, evaluated
-on the same held-out problems (id = trained number of terms, ood = more terms).
+Per size: a base model, then SFT on the reference solutions and OPSD (student rollouts, frozen
+teacher = the base model with the reference in context, full-vocabulary JSD_beta), each from the
+base with paired seeds and the same budget, evaluated on the same held-out problems. The models
+are either a family of small transformers pretrained here on a synthetic addition task (cached;
+id = trained number of terms, ood = more terms), or transformers checkpoints (--models: local
+directories or hub names, their tokenizer and chat template; --lora R through peft, the teacher
+being the model with its adapters disabled; bf16 on a GPU) on real problems (--data: JSONL or
+hf:DATASET; answers checked with math-verify).
 
 Writes to --out: gains.csv (OPSD - SFT, pp; the table `scalefit fit` reads), gains_vs_base.csv
 (OPSD - base), gains_all.csv (every row incl. non-distillable ones, with notes), manifest.json,
@@ -29,6 +34,9 @@ Checkpoints go to --checkpoint-dir (default OUT/checkpoints); rerunning the same
 
 Examples:
   scalefit run --preset smoke --out runs/smoke
+  scalefit run --models Qwen/Qwen3-0.6B,Qwen/Qwen3-1.7B --data hf:openai/gsm8k:main@train \\
+      --eval-data hf:openai/gsm8k:main@test --lora 64 --out runs/gsm8k   # one GPU
+  scalefit run --models DIR_A,DIR_B --data problems.jsonl --out runs/mine
   scalefit run --preset small --out runs/small --workers 2
   scalefit run --preset small --sizes 10k,100k --richness 0,0.5,1 --seeds 3
   scalefit run --preset gpu --device cuda --out runs/gpu
@@ -55,6 +63,19 @@ def sizes_type(text: str) -> tuple[str, ...]:
         return parse_sizes(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err))
+
+
+def _nonnegative_int(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return int(text)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("no models given")
+    return names
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -98,8 +119,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "sizes (10k-1m) x richness 0,1 x 5 seeds, under an hour on 2 cores; gpu: "
                         "8 sizes up to 30m params x richness 0,0.5,1, for one GPU; latent: 6 "
                         "sizes (10k-300k) whose base students leave the working latent, where "
-                        "OPSD has something to do; latent-tiny: its CI-sized version "
-                        "(default: %(default)s)")
+                        "OPSD has something to do; latent-tiny: its CI-sized version; gsm8k: "
+                        "Qwen3 0.6B/1.7B/4B on GSM8K with the OPSD paper's recipe (LoRA 64) on "
+                        "one GPU. With --models or --data the defaults are gsm8k's unless the "
+                        "preset is another real-model one (default: %(default)s)")
     g.add_argument("--sizes", type=sizes_type, metavar="LIST",
                    help=f"comma-separated sizes instead of the preset's: {SIZE_HELP}, or a "
                         "shape like L4H4D96 (layers, heads, width)")
@@ -118,6 +141,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, metavar="N",
                    help="master seed: base models, fine-tuning seeds, evaluation problems "
                         "(default 0)")
+    g = parser.add_argument_group("transformers models on real problems (instead of the family)")
+    g.add_argument("--models", type=_names, metavar="LIST",
+                   help="comma-separated causal LMs: local directories (with config.json and "
+                        "the tokenizer) or hub names such as Qwen/Qwen3-1.7B; each is a size of "
+                        "the table, its own parameter count the size")
+    g.add_argument("--data", metavar="FILE",
+                   help="training problems: JSONL with problem (or question), solution and "
+                        "answer (read from the solution's '#### 42' or \\boxed{} when missing), "
+                        "or hf:NAME[:CONFIG][@SPLIT] through `datasets`")
+    g.add_argument("--eval-data", metavar="FILE",
+                   help="the id split (default: --eval-problems held out of --data at random)")
+    g.add_argument("--ood-data", metavar="FILE", help="an ood split (default: none)")
+    g.add_argument("--lora", type=_nonnegative_int, metavar="R",
+                   help="LoRA adapters of rank R on every linear layer (peft); the teacher is "
+                        "the model with its adapters disabled; 0 = full fine-tuning (default: "
+                        "the preset's; gsm8k: 64)")
+    g.add_argument("--lora-alpha", type=positive_type(float), metavar="A",
+                   help="LoRA alpha (default 2R, the OPSD paper's 128 for rank 64)")
+    g.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default=None,
+                   help="weights and activations: auto = bfloat16 on CUDA, float32 on the CPU")
+    g.add_argument("--student-template", metavar="TEXT",
+                   help="the student's prompt, with {problem} (default: 'Problem: {problem}' and "
+                        "an instruction to reason step by step and box the answer)")
+    g.add_argument("--teacher-template", metavar="TEXT",
+                   help="the teacher's prompt, with {problem} and {reference} (default: the OPSD "
+                        "paper's Figure 2: the problem, 'Here is a reference solution:', the "
+                        "reference, 'After understanding the reference solution, please try to "
+                        "solve this problem using your own approach below.', the instruction)")
+    g.add_argument("--thinking", action="store_true",
+                   help="chat templates that have it (Qwen3): thinking mode on (default off)")
+    g.add_argument("--eval-samples", type=positive_type(int), metavar="K",
+                   help="accuracy as avg@K: K samples per problem at --eval-temperature "
+                        "(default: greedy)")
+    g.add_argument("--eval-temperature", type=positive_type(float), metavar="T",
+                   help="sampling temperature of avg@K (default 1.0)")
+    g.add_argument("--micro-batch", type=positive_type(int), metavar="N",
+                   help="rollouts per forward/backward; a step's gradients are accumulated "
+                        "(default: the whole batch)")
+    g.add_argument("--gradient-checkpointing", action="store_true",
+                   help="recompute activations in backward (long rollouts on a GPU)")
     g = parser.add_argument_group("where and how")
     g.add_argument("--out", default=None, metavar="DIR",
                    help="output folder for the tables and manifest (default runs/PRESET)")
@@ -190,25 +253,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "of the gap between the student and 100%% is enough)")
 
 
+def preset_name(args: argparse.Namespace) -> str:
+    """The preset the arguments start from: ``--preset``, or gsm8k (the real-model defaults)
+    when --models or --data is given and ``--preset`` is a synthetic-family one."""
+    real_args = getattr(args, "models", None) or getattr(args, "data", None)
+    return "gsm8k" if real_args and not PRESETS[args.preset].real else args.preset
+
+
 def config_from_args(args: argparse.Namespace):
     """The ``RunConfig`` the arguments ask for: the preset with every given option applied."""
-    cfg = PRESETS[args.preset]
+    cfg = PRESETS[preset_name(args)]
+    if getattr(args, "models", None) and getattr(args, "sizes", None):
+        raise ScalefitError("--sizes is the synthetic family; with --models the models are the "
+                            "sizes")
     over = {k: getattr(args, k, None) for k in (
         "sizes", "richness", "seeds", "seed", "device", "threads", "min_teacher_advantage",
         "min_headroom_share",
         "pretrain_steps", "pretrain_batch", "pretrain_lr", "pretrain_working", "pretrain_short",
         "pretrain_hint_answer", "finetune_steps", "batch_size", "lr", "objective", "beta", "top_k",
         "teacher_ema", "temperature", "rollouts_per_prompt", "max_new_tokens", "eval_problems",
-        "terms", "ood_terms", "digits")}
-    if getattr(args, "hide_answer", False):
-        over["show_answer"] = False
-    if getattr(args, "hide_sums", False):
-        over["show_sums"] = False
-    if getattr(args, "mask_after_divergence", False):
-        over["mask_after_divergence"] = True
+        "terms", "ood_terms", "digits", "models", "data", "eval_data", "ood_data", "dtype",
+        "student_template", "teacher_template", "eval_samples", "eval_temperature",
+        "micro_batch")}
+    for flag, name, value in (("hide_answer", "show_answer", False),
+                              ("hide_sums", "show_sums", False),
+                              ("mask_after_divergence", "mask_after_divergence", True),
+                              ("thinking", "thinking", True),
+                              ("gradient_checkpointing", "gradient_checkpointing", True)):
+        if getattr(args, flag, False):
+            over[name] = value
+    if getattr(args, "lora", None) is not None:
+        cfg = replace(cfg, lora=LoraConfig(args.lora, args.lora_alpha) if args.lora else None)
+    if getattr(args, "data", None):  # a new problem set: the preset's test sets go with its own
+        cfg = replace(cfg, problems=None)
     cfg = cfg.with_overrides(**over)
+    if cfg.real and not cfg.show_sums:
+        raise ScalefitError("--hide-sums belongs to the synthetic task (real references have "
+                            "no running sums)")
     longest = max(cfg.task.terms + cfg.task.ood_terms)
-    if cfg.task.digits > 4 or longest > 10:
+    if not cfg.real and (cfg.task.digits > 4 or longest > 10):
         raise ScalefitError("the task is sized for at most 10 terms of at most 4 digits "
                             f"(got {longest} terms, {cfg.task.digits} digits)")
     return cfg
@@ -219,7 +302,7 @@ def main(args: argparse.Namespace) -> int:
     from scalefit.runner.sweep import default_workers, run_sweep
 
     cfg = config_from_args(args)
-    out = args.out or f"runs/{args.preset}"
+    out = args.out or f"runs/{preset_name(args)}"
     workers = args.workers or default_workers()
     command = shlex.join(sys.argv) if sys.argv else None
     gains = run_sweep(cfg, out, workers=workers, scheduler=args.scheduler,
@@ -247,14 +330,15 @@ def summary_text(out_dir) -> str:
     lines = [f"{out_dir}: {len(manifest['finished_sizes'])} sizes in "
              f"{manifest['wall_seconds']:.0f} s; OPSD - SFT and OPSD - base in pp "
              "(paired SE over problems and seeds)", ""]
-    lines.append(f"{'size':>7} {'params':>9} {'richness':>8} {'split':>5}  {'base':>5} "
+    w = max([7, *sft["size_name"].astype(str).str.len()])
+    lines.append(f"{'size':>{w}} {'params':>13} {'richness':>8} {'split':>5}  {'base':>5} "
                  f"{'teacher':>7} {'SFT':>5} {'OPSD':>5}  {'OPSD-SFT':>14}  {'OPSD-base':>14}")
     base_rows = allrows[allrows[COMPARISON] == BASELINES["base"]].set_index(
         ["size_name", "richness", SPLIT])
     for _, r in sft.iterrows():
         b = base_rows.loc[(r["size_name"], r["richness"], r[SPLIT])]
         flag = "" if r["distillable"] else "  not distillable"
-        lines.append(f"{r['size_name']:>7} {int(r['param_count']):>9,} {r['richness']:>8g} "
+        lines.append(f"{r['size_name']:>{w}} {int(r['param_count']):>13,} {r['richness']:>8g} "
                      f"{r[SPLIT]:>5}  {r['acc_base']:5.1f} {r['acc_teacher']:7.1f} "
                      f"{r['acc_sft']:5.1f} {r['acc_opsd']:5.1f}  "
                      f"{r['gain']:+6.1f} ± {r['se']:4.1f}  {b['gain']:+6.1f} ± {b['se']:4.1f}"

@@ -1,15 +1,17 @@
-"""Configuration of a runner sweep: the task, the model family, training, evaluation, presets.
+"""Configuration of a runner sweep: the task, the models, training, evaluation, presets.
 
 Everything here is plain dataclasses and numbers (no torch), so ``scalefit run --help`` and the
 analysis side can read presets without importing torch.
 
-A run is a :class:`RunConfig`: one :class:`TaskConfig` (the synthetic task and its difficulty),
-one :class:`TrainConfig` (pretraining, fine-tuning, OPSD options, evaluation), a list of sizes
-from :data:`SIZES`, a list of reference-richness levels and a number of paired seeds.
+A run is a :class:`RunConfig`: the models (the nanoGPT-style family :data:`SIZES`, pretrained
+here on the synthetic task of :class:`TaskConfig`, or ``transformers`` checkpoints in ``models``
+fine-tuned on the real problems of :class:`ProblemsConfig`), one :class:`TrainConfig`
+(pretraining, fine-tuning, OPSD options, evaluation), a list of reference-richness levels (each
+a :class:`Reference`, what the teacher sees) and a number of paired seeds.
 
-Checkpoints are keyed by hashes of exactly the settings that determine them
-(:func:`base_key`, :func:`finetune_key`), so a rerun reuses what it can and refuses a checkpoint
-made with different settings.
+Cached phases are keyed by hashes of the settings that determine them. Every field of
+``TaskConfig`` and ``TrainConfig`` declares the phases it changes (``phase_settings``), so the
+keys are derived from the config and a new field cannot be left out of them.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
 import numpy as np
 
-FORMAT_VERSION = 1  # bump when checkpoints written by older code can no longer be read
+FORMAT_VERSION = 2  # bump when checkpoints written by older code can no longer be read
 
 # Tokens: 3 specials + the task's characters (see scalefit.runner.task). Kept here so parameter
 # counts can be computed without torch.
@@ -30,16 +33,82 @@ SPECIALS = ("<pad>", "<bos>", "<eos>")
 VOCAB_SIZE = len(SPECIALS) + len(CHARS)
 
 
+PHASES = ("pretrain", "sft", "opsd", "eval")  # the cached phases a setting can change
+
+
+def _setting(default, *phases, **kw):
+    """A config field and the cached phases whose results it changes (none: it changes how fast,
+    not what is computed). ``phase_settings`` reads this, so every field must say."""
+    assert set(phases) <= set(PHASES), phases
+    return field(default=default, metadata={"phases": phases}, **kw)
+
+
+def phase_settings(config, phase: str) -> dict:
+    """The fields of a ``TaskConfig`` or ``TrainConfig`` that change ``phase``'s results, by name
+    (pretraining fields without their ``pretrain_`` prefix). A field without its phases is a
+    KeyError here, at the first run, rather than a stale cache later."""
+    return {f.name.removeprefix("pretrain_"): _plain_value(getattr(config, f.name))
+            for f in fields(config) if phase in f.metadata["phases"]}
+
+
+def _plain_value(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
 @dataclass(frozen=True)
 class TaskConfig:
     """Sum K numbers of D digits, writing the running sums (see ``scalefit.runner.task``)."""
 
-    terms: tuple[int, ...] = (3, 4, 5)  # K in training and in the in-distribution split
-    ood_terms: tuple[int, ...] = (6,)   # K in the out-of-distribution split (never trained on)
-    digits: int = 2                     # D: every operand has exactly D digits
+    # K in training and in the in-distribution split
+    terms: tuple[int, ...] = _setting((3, 4, 5), "pretrain", "sft", "opsd", "eval")
+    # K in the out-of-distribution split (never trained on)
+    ood_terms: tuple[int, ...] = _setting((6,), "eval")
+    # D: every operand has exactly D digits
+    digits: int = _setting(2, "pretrain", "sft", "opsd", "eval")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What the teacher sees of a reference solution: the first ``richness`` share of its steps
+    with their working (on the synthetic task the rest as running sums, dropped without
+    ``show_sums``), then the final answer if ``show_answer``."""
+
+    richness: float = 1.0
+    show_answer: bool = True
+    show_sums: bool = True
+
+
+@dataclass(frozen=True)
+class ProblemsConfig:
+    """Real problems for ``transformers`` models (``scalefit.runner.problems``): where they come
+    from and the prompts that carry them to the model."""
+
+    data: str                          # JSONL file or hf:NAME[:CONFIG][@SPLIT]: training problems
+    eval_data: str | None = None       # the id split (default: problems held out from data)
+    ood_data: str | None = None        # an ood split (default: none)
+    student_template: str = ""         # "" = problems.STUDENT_TEMPLATE
+    teacher_template: str = ""         # "" = problems.TEACHER_TEMPLATE (the OPSD paper's Figure 2)
+    thinking: bool = False             # chat templates that know it (Qwen3): thinking mode on
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    """LoRA adapters (through peft) on every linear layer; the teacher is the model with its
+    adapters disabled."""
+
+    rank: int
+    alpha: float | None = None         # None: 2 × rank (the OPSD paper: rank 64, alpha 128)
+    dropout: float = 0.0
+
+    @property
+    def scale_alpha(self) -> float:
+        return 2.0 * self.rank if self.alpha is None else self.alpha
 
 
 @dataclass(frozen=True)
@@ -84,38 +153,62 @@ SIZES: dict[str, ModelConfig] = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Pretraining of the base model, the shared fine-tuning budget, OPSD options, evaluation."""
+    """Pretraining of the base model, the shared fine-tuning budget, OPSD options, evaluation.
 
-    # base model (trained once per size, cached, shared by every richness level and seed)
-    pretrain_steps: int = 1500
-    pretrain_batch: int = 64
-    pretrain_lr: float = 3e-3
-    teacher_mix: float = 0.5           # share of pretraining examples with a reference in context
+    Each field names the cached phases it changes (see ``phase_settings``)."""
+
+    # base model (synthetic family only: trained once per size, cached, shared by every richness
+    # level and seed)
+    pretrain_steps: int = _setting(1500, "pretrain")
+    pretrain_batch: int = _setting(64, "pretrain")
+    pretrain_lr: float = _setting(3e-3, "pretrain")
+    # share of pretraining examples with a reference in context
+    teacher_mix: float = _setting(0.5, "pretrain")
     # the plain (no-reference) examples show their working only for this share; the others are
     # written short, so a base student can leave the step-by-step skill latent
-    pretrain_working: float = 1.0
-    pretrain_short: str = "answer"     # the short form: "answer" (#147) or "sums" (68;135;147#147)
-    pretrain_hint_answer: float = 0.0  # share of pretraining references that are the answer alone
+    pretrain_working: float = _setting(1.0, "pretrain")
+    # the short form: "answer" (#147) or "sums" (68;135;147#147)
+    pretrain_short: str = _setting("answer", "pretrain")
+    # share of pretraining references that are the answer alone
+    pretrain_hint_answer: float = _setting(0.0, "pretrain")
     # fine-tuning: identical for SFT and OPSD (same problems, steps, schedule, optimiser)
-    finetune_steps: int = 100
-    batch_size: int = 32
-    lr: float = 3e-4
-    warmup: float = 0.1                # linear warm-up share of steps, then cosine decay (seed 002)
-    weight_decay: float = 0.0
-    # OPSD (seed 002 §3.2 and §4)
-    objective: str = "jsd"             # "jsd": full-vocabulary JSD_β (eq. 6-8); "pg": eq. 9
-    beta: float = 0.5                  # JSD_β weight; 0 = forward KL(T‖S), 1 = reverse KL(S‖T)
-    top_k: int | None = None           # distil over the teacher's top-k tokens only (None: all)
-    teacher_ema: float | None = None   # None: frozen initial policy; else EMA decay of the teacher
-    temperature: float = 1.0           # sampling temperature of the student's rollouts
-    loss_temperature: float = 1.0      # temperature applied to both logits inside the loss
-    rollouts_per_prompt: int = 1
-    max_new_tokens: int = 80           # rollout (and evaluation) length cap
-    chunk_size: int | None = 32        # rollout positions per divergence chunk (None: one chunk)
-    mask_after_divergence: bool = False  # ablation: no OPSD loss past the first disagreement
+    finetune_steps: int = _setting(100, "sft", "opsd")
+    batch_size: int = _setting(32, "sft", "opsd")
+    lr: float = _setting(3e-4, "sft", "opsd")
+    # linear warm-up share of steps, then cosine decay (the OPSD paper §4)
+    warmup: float = _setting(0.1, "sft", "opsd")
+    weight_decay: float = _setting(0.0, "sft", "opsd")
+    # OPSD (the OPSD paper §3.2 and §4)
+    # "jsd": full-vocabulary JSD_β (eq. 6-8); "pg": eq. 9
+    objective: str = _setting("jsd", "opsd")
+    # JSD_β weight; 0 = forward KL(T‖S), 1 = reverse KL(S‖T)
+    beta: float = _setting(0.5, "opsd")
+    # distil over the teacher's top-k tokens only (None: all)
+    top_k: int | None = _setting(None, "opsd")
+    # None: frozen initial policy; else EMA decay of the teacher
+    teacher_ema: float | None = _setting(None, "opsd")
+    # sampling temperature of the student's rollouts
+    temperature: float = _setting(1.0, "opsd")
+    # temperature applied to both logits inside the loss
+    loss_temperature: float = _setting(1.0, "opsd")
+    rollouts_per_prompt: int = _setting(1, "opsd")
+    # rollout (and evaluation) length cap
+    max_new_tokens: int = _setting(80, "opsd", "eval")
+    # rollout positions per divergence chunk (None: one chunk)
+    chunk_size: int | None = _setting(32, "opsd")
+    # ablation: no OPSD loss past the first disagreement
+    mask_after_divergence: bool = _setting(False, "opsd")
     # evaluation
-    eval_problems: int = 400           # per split (id and ood); the same problems for every model
-    eval_batch: int = 250
+    # per split (id and ood); the same problems for every model
+    eval_problems: int = _setting(400, "eval")
+    # 0: greedy accuracy; k > 0: avg@k, the mean over k samples at eval_temperature
+    eval_samples: int = _setting(0, "eval")
+    eval_temperature: float = _setting(1.0, "eval")
+    # how fast, not what: problems per evaluation batch, rollouts per forward/backward (the
+    # gradients of a step are accumulated), activation checkpointing of transformers models
+    eval_batch: int = _setting(250)
+    micro_batch: int | None = _setting(None)
+    gradient_checkpointing: bool = _setting(False)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -123,7 +216,11 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """A sweep: sizes × richness levels × paired seeds."""
+    """A sweep: models × richness levels × paired seeds.
+
+    The models are the synthetic family's ``sizes`` (pretrained here on ``task``), or, when
+    ``models`` is not empty, those ``transformers`` checkpoints (paths or hub names) on the real
+    ``problems``, with ``lora`` adapters or full fine-tuning, in ``dtype``."""
 
     sizes: tuple[str, ...] = ("10k", "30k", "100k", "150k", "200k", "300k")
     richness: tuple[float, ...] = (0.0, 1.0)
@@ -140,6 +237,23 @@ class RunConfig:
     min_headroom_share: float = 0.5
     device: str = "auto"               # auto | cpu | cuda
     threads: int = 1                   # torch threads per worker process
+    models: tuple[str, ...] = ()       # transformers checkpoints instead of the family's sizes
+    problems: ProblemsConfig | None = None
+    lora: LoraConfig | None = None     # None: full fine-tuning
+    dtype: str = "auto"                # auto (bfloat16 on CUDA, else float32) | float32 | bfloat16
+
+    @property
+    def real(self) -> bool:
+        """Whether this run fine-tunes transformers checkpoints on real problems."""
+        return bool(self.models)
+
+    def units(self) -> tuple[str, ...]:
+        """What the sweep runs, one job each: the models, else the sizes."""
+        return self.models or self.sizes
+
+    def references(self) -> tuple[Reference, ...]:
+        """One ``Reference`` per richness level."""
+        return tuple(Reference(r, self.show_answer, self.show_sums) for r in self.richness)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -150,30 +264,36 @@ class RunConfig:
         task = TaskConfig(**{k: tuple(v) if isinstance(v, list) else v
                              for k, v in d.pop("task", {}).items()})
         train = TrainConfig(**d.pop("train", {}))
-        for k in ("sizes", "richness"):
+        for k in ("sizes", "richness", "models"):
             if k in d:
                 d[k] = tuple(d[k])
+        for k, kind in (("problems", ProblemsConfig), ("lora", LoraConfig)):
+            if d.get(k) is not None:
+                d[k] = kind(**d[k])
         return cls(task=task, train=train, **d)
 
     def with_overrides(self, **kw) -> "RunConfig":
-        """A copy with top-level fields or ``train`` / ``task`` fields replaced by name."""
-        top = {f.name for f in fields(self)}
-        tr = {f.name for f in fields(TrainConfig)}
-        ta = {f.name for f in fields(TaskConfig)}
-        mine, train, task = {}, {}, {}
+        """A copy with top-level fields or ``train`` / ``task`` / ``problems`` fields replaced by
+        name (``data`` starts a ``ProblemsConfig`` if there is none)."""
+        groups = {"train": TrainConfig, "task": TaskConfig, "problems": ProblemsConfig}
+        mine, parts = {}, {g: {} for g in groups}
         for k, v in kw.items():
             if v is None:
                 continue
-            if k in top:
+            if k in {f.name for f in fields(self)}:
                 mine[k] = v
-            elif k in tr:
-                train[k] = v
-            elif k in ta:
-                task[k] = v
-            else:
+                continue
+            group = next((g for g, kind in groups.items()
+                          if k in {f.name for f in fields(kind)}), None)
+            if group is None:
                 raise KeyError(k)
-        return replace(self, train=replace(self.train, **train),
-                       task=replace(self.task, **task), **mine)
+            parts[group][k] = v
+        problems = self.problems
+        if parts["problems"]:
+            problems = (replace(problems, **parts["problems"]) if problems is not None
+                        else ProblemsConfig(**parts["problems"]))
+        return replace(self, train=replace(self.train, **parts["train"]),
+                       task=replace(self.task, **parts["task"]), problems=problems, **mine)
 
 
 PRESETS: dict[str, RunConfig] = {
@@ -217,11 +337,20 @@ PRESETS: dict[str, RunConfig] = {
         richness=(0.0, 0.5, 1.0), device="auto",
         train=TrainConfig(pretrain_steps=3000, pretrain_batch=128, finetune_steps=200,
                           batch_size=64, eval_problems=2000, eval_batch=1000)),
+    # Real models on one GPU (docs/runner.md, "Real models"): Qwen3 0.6B, 1.7B and 4B on GSM8K
+    # with the OPSD paper's recipe: LoRA rank 64 / alpha 128 (the teacher is the model with its
+    # adapters disabled), learning rate 2e-5, 32 problems per step with one rollout each at
+    # temperature 1.2, JSD_0.5 over the full vocabulary, the full reference in the teacher's
+    # prompt; 1024-token rollouts (GSM8K answers are short), greedy accuracy on 500 test problems.
+    "gsm8k": RunConfig(
+        models=("Qwen/Qwen3-0.6B", "Qwen/Qwen3-1.7B", "Qwen/Qwen3-4B"), richness=(1.0,), seeds=2,
+        problems=ProblemsConfig(data="hf:openai/gsm8k:main@train",
+                                eval_data="hf:openai/gsm8k:main@test"),
+        lora=LoraConfig(64),
+        train=TrainConfig(finetune_steps=50, batch_size=32, lr=2e-5, temperature=1.2,
+                          max_new_tokens=1024, eval_problems=500, eval_batch=64, micro_batch=8,
+                          gradient_checkpointing=True)),
 }
-
-
-def _digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def size_seed(cfg: RunConfig, size: str) -> int:
@@ -235,50 +364,37 @@ def finetune_seeds(cfg: RunConfig) -> list[int]:
 
 
 def base_settings(cfg: RunConfig, size: str) -> dict:
-    """Everything that determines a size's base model."""
-    t = cfg.train
+    """Everything that determines a family size's base model (pretrained here)."""
     return {"format": FORMAT_VERSION, "size": size, "model": model_config(cfg, size).to_dict(),
-            "task": {"terms": list(cfg.task.terms), "digits": cfg.task.digits},
-            "pretrain": {"steps": t.pretrain_steps, "batch": t.pretrain_batch,
-                         "lr": t.pretrain_lr, "teacher_mix": t.teacher_mix,
-                         "working": t.pretrain_working, "short": t.pretrain_short,
-                         "hint_answer": t.pretrain_hint_answer},
-            "seed": size_seed(cfg, size)}
+            "task": phase_settings(cfg.task, "pretrain"),
+            "pretrain": phase_settings(cfg.train, "pretrain"), "seed": size_seed(cfg, size)}
 
 
 def eval_settings(cfg: RunConfig) -> dict:
     """Everything that determines the evaluation problems and how they are scored."""
-    return {"task": cfg.task.to_dict(), "n": cfg.train.eval_problems, "seed": cfg.seed,
-            "max_new_tokens": cfg.train.max_new_tokens, "show_answer": cfg.show_answer,
-            "show_sums": cfg.show_sums}
+    problems = cfg.problems.to_dict() if cfg.real else phase_settings(cfg.task, "eval")
+    return {"problems": problems, "seed": cfg.seed, **phase_settings(cfg.train, "eval")}
 
 
-def base_key(cfg: RunConfig, size: str) -> str:
-    return _digest(base_settings(cfg, size))
+def base_eval_settings(base: str, cfg: RunConfig, reference: Reference) -> dict:
+    """The base model's evaluations (as the student, and as the teacher with ``reference``);
+    ``base`` is the base model's key."""
+    return {"base": base, "eval": eval_settings(cfg), "reference": asdict(reference)}
 
 
-def finetune_settings(cfg: RunConfig, size: str, richness: float, seed: int, method: str) -> dict:
-    """Everything that determines one fine-tuning run and its evaluation."""
-    t = cfg.train.to_dict()
-    t.pop("eval_batch")
-    if method == "sft":  # OPSD's options do not change SFT
-        for k in ("objective", "beta", "top_k", "teacher_ema", "temperature", "loss_temperature",
-                  "rollouts_per_prompt", "chunk_size", "mask_after_divergence"):
-            t.pop(k)
-    return {"base": base_key(cfg, size), "method": method, "richness": richness,
-            "show_answer": cfg.show_answer, "show_sums": cfg.show_sums, "seed": seed, "train": t,
-            "eval": eval_settings(cfg)}
+def finetune_settings(base: str, cfg: RunConfig, reference: Reference, seed: int,
+                      method: str) -> dict:
+    """Everything that determines one fine-tuning run (``method`` "sft" or "opsd") from the base
+    model of key ``base``, and its evaluation."""
+    problems = cfg.problems.to_dict() if cfg.real else phase_settings(cfg.task, method)
+    return {"base": base, "method": method, "reference": asdict(reference), "seed": seed,
+            "problems": problems, "train": phase_settings(cfg.train, method),
+            "eval": eval_settings(cfg), "lora": None if cfg.lora is None else asdict(cfg.lora)}
 
 
-def finetune_key(cfg: RunConfig, size: str, richness: float, seed: int, method: str) -> str:
-    return _digest(finetune_settings(cfg, size, richness, seed, method))
-
-
-def base_eval_key(cfg: RunConfig, size: str, richness: float | None = None) -> str:
-    """The base model's evaluation: as the student (``richness`` None) or as the teacher with a
-    reference of that richness in context."""
-    return _digest({"base": base_key(cfg, size), "eval": eval_settings(cfg),
-                    "teacher_richness": richness})
+def settings_key(settings: dict) -> str:
+    """The key of a cached phase: a hash of the settings that determine it."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
 _CUSTOM = re.compile(r"^l(\d+)h(\d+)d(\d+)$")
@@ -329,6 +445,13 @@ def size_name(name: str) -> str:
         return key
     cfg = resolve_size(key)
     return f"L{cfg.n_layer}H{cfg.n_head}D{cfg.n_embd}"
+
+
+def model_label(name: str) -> str:
+    """A transformers model's name in the tables: a local directory's own name, a hub id as
+    written (``Qwen/Qwen3-1.7B``)."""
+    path = Path(name).expanduser()
+    return path.resolve().name if path.is_dir() else name
 
 
 def compute_cost(cfg: RunConfig, size: str) -> float:

@@ -1,4 +1,4 @@
-"""OPSD objectives (seed 002, eq. 6-9) on per-position logits of the student's own rollout.
+"""OPSD objectives (the OPSD paper, eq. 6-9) on per-position logits of the student's own rollout.
 
 ``generalized_jsd`` is eq. 7 per position over the full vocabulary:
 
@@ -8,7 +8,9 @@ which is 0 at β = 0 and 1 by construction; as in TRL's GKD (``generalized_jsd_l
 taken to mean the forward KL(p_T ‖ p_S) and β = 1 the reverse KL(p_S ‖ p_T). ``opsd_loss`` averages
 it over each rollout's valid tokens (1/|ŷ| Σ_n, eq. 6) and then over the batch (Algorithm 1), in
 chunks of positions recomputed in the backward pass, so that beyond the gradient itself memory
-does not grow with rollout length. The teacher's logits are a constant (gradients reach the student only).
+does not grow with rollout length; each chunk is computed in at least float32 (bfloat16 logits of
+a transformers model are upcast a chunk at a time). The teacher's logits are a constant
+(gradients reach the student only).
 ``policy_gradient_loss`` is the sampled-token variant of eq. 9.
 """
 
@@ -18,6 +20,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+from scalefit.runner.results import Regions
 
 
 def _restrict_top_k(student_logits, teacher_logits, top_k: int | None):
@@ -57,10 +61,11 @@ class _ChunkedDivergence(torch.autograd.Function):
     def forward(ctx, student_logits, teacher_logits, weights, beta, temperature, top_k, step):
         ctx.save_for_backward(student_logits, teacher_logits, weights)
         ctx.options = (beta, temperature, top_k, step)
-        total = student_logits.new_zeros(())
+        total = weights.new_zeros(())
         for a in range(0, student_logits.shape[1], step):
-            div = generalized_jsd(student_logits[:, a:a + step], teacher_logits[:, a:a + step],
-                                  beta, temperature=temperature, top_k=top_k)
+            div = generalized_jsd(_wide(student_logits[:, a:a + step]),
+                                  _wide(teacher_logits[:, a:a + step]), beta,
+                                  temperature=temperature, top_k=top_k)
             total += (div * weights[:, a:a + step]).sum()
         return total
 
@@ -71,12 +76,41 @@ class _ChunkedDivergence(torch.autograd.Function):
         grad = torch.empty_like(student_logits)
         for a in range(0, student_logits.shape[1], step):
             with torch.enable_grad():
-                s = student_logits[:, a:a + step].detach().requires_grad_(True)
-                div = generalized_jsd(s, teacher_logits[:, a:a + step], beta,
+                s = _wide(student_logits[:, a:a + step]).detach().requires_grad_(True)
+                div = generalized_jsd(s, _wide(teacher_logits[:, a:a + step]), beta,
                                       temperature=temperature, top_k=top_k)
                 (g,) = torch.autograd.grad((div * weights[:, a:a + step]).sum(), s)
             grad[:, a:a + step] = g * grad_output
         return grad, None, None, None, None, None, None
+
+
+def _wide(logits):
+    """Logits in at least float32 (a chunk of bfloat16 logits is upcast; float64 stays)."""
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))
+
+
+def _chunks(width: int, chunk_size: int | None):
+    step = chunk_size or width
+    return [slice(a, a + step) for a in range(0, width, step)]
+
+
+@torch.no_grad()
+def token_jsd(student_logits, teacher_logits, beta: float = 0.5, chunk_size: int | None = 32):
+    """Per-position JSD_β (B, T) in float32, ``chunk_size`` positions at a time (a diagnostic:
+    no gradient, and no full-size float32 copy of bfloat16 logits)."""
+    return torch.cat([generalized_jsd(student_logits[:, c].float(), teacher_logits[:, c].float(),
+                                      beta) for c in _chunks(student_logits.shape[1], chunk_size)],
+                     1)
+
+
+@torch.no_grad()
+def token_entropy(logits, chunk_size: int | None = 32):
+    """Per-position entropy (B, T) of ``logits`` in float32, ``chunk_size`` positions at a time."""
+    out = []
+    for c in _chunks(logits.shape[1], chunk_size):
+        logp = F.log_softmax(logits[:, c].float(), -1)
+        out.append(-(logp.exp() * logp).sum(-1))
+    return torch.cat(out, 1)
 
 
 def token_weights(mask, keep=None, dtype=torch.float32):
@@ -96,7 +130,7 @@ def first_disagreement(student_logits, teacher_logits, mask):
 
 
 def divergence_regions(student_logits, teacher_logits, mask, beta: float = 0.5, *,
-                       first=None, divergence=None) -> dict:
+                       first=None, divergence=None) -> Regions:
     """Where the divergence mass lies relative to each rollout's first argmax disagreement:
     shares ``before``, ``at`` and ``after`` of Σ weights × JSD_β (eq. 6 weights), the mean
     first disagreement as a share of the rollout length (1 where none), and the share of
@@ -106,16 +140,16 @@ def divergence_regions(student_logits, teacher_logits, mask, beta: float = 0.5, 
         if first is None:
             first = first_disagreement(student_logits, teacher_logits, mask)
         if divergence is None:
-            divergence = generalized_jsd(student_logits.float(), teacher_logits.float(), beta)
+            divergence = token_jsd(student_logits, teacher_logits, beta)
         pos = torch.arange(mask.shape[1], device=mask.device)[None]
         mass = divergence * token_weights(mask)
         total = mass.sum().clamp(min=1e-12)
         n = mask.sum(1).clamp(min=1)
-        return {"before": float(mass[pos < first[:, None]].sum() / total),
-                "at": float(mass[pos == first[:, None]].sum() / total),
-                "after": float(mass[pos > first[:, None]].sum() / total),
-                "first_position": float((first.clamp(max=n) / n).mean()),
-                "no_disagreement": float((first == mask.shape[1]).float().mean())}
+        return Regions(before=float(mass[pos < first[:, None]].sum() / total),
+                       at=float(mass[pos == first[:, None]].sum() / total),
+                       after=float(mass[pos > first[:, None]].sum() / total),
+                       first_position=float((first.clamp(max=n) / n).mean()),
+                       no_disagreement=float((first == mask.shape[1]).float().mean()))
 
 
 def opsd_loss(student_logits, teacher_logits, mask, beta: float = 0.5, *,
@@ -130,12 +164,12 @@ def opsd_loss(student_logits, teacher_logits, mask, beta: float = 0.5, *,
     (``_ChunkedDivergence``).
     """
     teacher_logits = teacher_logits.detach()
-    weights = token_weights(mask, keep, student_logits.dtype)
+    weights = token_weights(mask, keep, torch.promote_types(student_logits.dtype, torch.float32))
     if chunk_size:
         return _ChunkedDivergence.apply(student_logits, teacher_logits, weights, beta,
                                         temperature, top_k, chunk_size)
-    div = generalized_jsd(student_logits, teacher_logits, beta, temperature=temperature,
-                          top_k=top_k)
+    div = generalized_jsd(_wide(student_logits), _wide(teacher_logits), beta,
+                          temperature=temperature, top_k=top_k)
     return (div * weights).sum()
 
 
@@ -144,7 +178,8 @@ def policy_gradient_loss(student_logits, teacher_logits, tokens, mask, *,
     """Eq. 9: −mean over rollouts of (1/|ŷ|) Σ_n A_n log p_S(ŷ_n), with the advantage
     A_n = log p_T(ŷ_n) − log p_S(ŷ_n) held constant (no gradient through it); ``keep`` as in
     ``opsd_loss``."""
-    log_s = F.log_softmax(student_logits / temperature, dim=-1).gather(-1, tokens[..., None])[..., 0]
-    log_t = F.log_softmax(teacher_logits.detach() / temperature, -1).gather(-1, tokens[..., None])[..., 0]
+    log_s = F.log_softmax(_wide(student_logits) / temperature, -1).gather(-1, tokens[..., None])[..., 0]
+    log_t = F.log_softmax(_wide(teacher_logits.detach()) / temperature, -1).gather(
+        -1, tokens[..., None])[..., 0]
     advantage = (log_t - log_s).detach()
     return -(advantage * log_s * token_weights(mask, keep, log_s.dtype)).sum()

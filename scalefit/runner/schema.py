@@ -4,7 +4,10 @@
 Three files per run folder: ``gains.csv`` (OPSD − SFT, distillable rows: the table to fit),
 ``gains_vs_base.csv`` (OPSD − base, distillable rows) and ``gains_all.csv`` (both comparisons,
 every row, with a ``comparison`` column). The evaluation split (``id`` or ``ood``) travels in the
-``benchmark`` column, so that ``scalefit fit --per-benchmark`` fits each split on its own.
+``benchmark`` column, so that ``scalefit fit --per-benchmark`` fits each split on its own
+(synthetic task: ``ood`` has more terms; real problems: ``id`` is held out of the training set
+or ``--eval-data``, ``ood`` is ``--ood-data``). ``eval_metric`` says which accuracy the gain is
+of: ``greedy`` or ``avg@k``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import numpy as np
 FILES = {"gains": "gains.csv", "gains_vs_base": "gains_vs_base.csv", "gains_all": "gains_all.csv"}
 
 SPLIT = "benchmark"
-SPLITS = {"id": "in-distribution problems", "ood": "out-of-distribution problems (more terms)"}
+SPLITS = {"id": "in-distribution problems", "ood": "out-of-distribution problems"}
 
 COMPARISON = "comparison"
 COMPARISONS = {"opsd-sft": "OPSD − SFT", "opsd-base": "OPSD − base"}
@@ -28,7 +31,7 @@ COLUMNS = [
     "n_seeds", "len_base", "len_sft", "len_opsd", "entropy_base", "entropy_sft",
     "entropy_opsd", "div_base", "div_sft", "div_opsd", "sft_seconds", "opsd_seconds",
     "opsd_tokens_generated", "div_at_base", "div_after_base", "opsd_loss_at",
-    "opsd_loss_after", "opsd_first_disagreement", "note",
+    "opsd_loss_after", "opsd_first_disagreement", "note", "eval_metric",
 ]
 
 

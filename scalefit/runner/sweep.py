@@ -1,4 +1,4 @@
-"""Sizes × richness × paired seeds: resumable runs, gain tables and the run manifest.
+"""Models × richness × paired seeds: resumable runs, gain tables and the run manifest.
 
 Python API (what ``scalefit run`` and ``scalefit loop`` call)::
 
@@ -10,13 +10,14 @@ Python API (what ``scalefit run`` and ``scalefit loop`` call)::
     res = run_size(cfg, "300k", "runs/smoke/checkpoints")   # one size (resumes from checkpoints)
     rows = size_rows(res, cfg)                         # its gain-table rows (list of dicts)
 
-``run_size`` trains (or loads) one size's base model, evaluates it as student and as teacher,
-fine-tunes SFT and OPSD from it for every richness level and seed, evaluates each, and returns a
-picklable dict. Every phase is a checkpoint file under ``checkpoint_dir/<size>/``, written
-atomically with a key (a hash of the settings that determine it) and the settings themselves; a
-rerun loads finished phases instead of redoing them, and refuses a corrupt checkpoint or one
-made with other settings (``ScalefitError``, one line). Pretraining also saves a partial
-checkpoint every 100 steps and resumes from it.
+``run_size`` gets one size's base model (a family size pretrained here, or a transformers
+checkpoint loaded as it is), evaluates it as student and as teacher, fine-tunes SFT and OPSD from
+it for every richness level and seed, evaluates each, and returns a ``results.SizeResult``. Every
+phase is a checkpoint file under ``checkpoint_dir/<size>/`` (``cached_phase``), written
+atomically with a key (a hash of the settings that determine it, derived from the config) and
+the settings themselves; a rerun loads finished phases instead of redoing them, and refuses a
+corrupt checkpoint or one made with other settings (``ScalefitError``, one line). Pretraining
+also saves a partial checkpoint every 100 steps and resumes from it.
 
 ``run_sweep`` runs the sizes as independent jobs through a ``concurrent.futures.Executor``
 (yours, a Dask cluster's with ``scheduler=ADDRESS``, a local process pool with ``workers>1``,
@@ -34,23 +35,34 @@ import platform
 import sys
 import time
 from concurrent.futures import Executor, as_completed
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from scalefit.errors import ScalefitError
 from scalefit.executor import InlineExecutor, describe_executor, make_executor
 from scalefit.io import atomic_path, atomic_write_csv, atomic_write_json
-from scalefit.runner.config import (FORMAT_VERSION, RunConfig, base_eval_key, base_key,
-                                    base_settings, eval_settings, finetune_key, finetune_seeds,
-                                    finetune_settings, model_config, resolve_size, size_name,
-                                    size_seed)
+from scalefit.runner.config import (FORMAT_VERSION, Reference, RunConfig, base_eval_settings,
+                                    base_settings, finetune_seeds, finetune_settings,
+                                    model_config, model_label, resolve_size, settings_key,
+                                    size_name, size_seed)
+from scalefit.runner.results import (BaseEvaluation, Evaluation, FinetuneRun, Phase, SizeResult,
+                                     TrainStats, from_plain)
 from scalefit.runner.schema import BASELINES, COLUMNS, COMPARISON, FILES, SPLIT
 from scalefit.runner.schema import SPLITS as SPLIT_NAMES
 from scalefit.runner.stats import paired_gain
 
-__all__ = ["run_sweep", "run_size", "size_rows", "write_tables", "resolve_device"]
+if TYPE_CHECKING:  # torch is imported when a run starts, not with this module
+    from scalefit.runner.model import CausalLM
+    from scalefit.runner.problems import ChatTask
+    from scalefit.runner.task import AdditionTask
+
+__all__ = ["run_sweep", "run_size", "size_rows", "write_tables", "resolve_device",
+           "cached_phase", "finetuning", "check_run"]
 
 METHODS = ("sft", "opsd")
 SPLITS = tuple(SPLIT_NAMES)  # the evaluation splits, in table order
@@ -77,7 +89,7 @@ def settings_mismatch(saved: dict, wanted: dict) -> str:
     return "; ".join(diffs[:3]) + (f" (+{len(diffs) - 3} more)" if len(diffs) > 3 else "")
 
 
-def load_checkpoint(path: Path, kind: str, key: str, settings: dict) -> dict | None:
+def load_checkpoint(path: Path, kind: str, settings: dict) -> dict | None:
     """The checkpoint at ``path`` if it exists and was made with these settings; None if it does
     not exist; ``ScalefitError`` if it is unreadable or was made with other settings."""
     import torch
@@ -92,7 +104,8 @@ def load_checkpoint(path: Path, kind: str, key: str, settings: dict) -> dict | N
         msg = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
         raise ScalefitError(f"checkpoint {path} is corrupt or unreadable ({msg}); delete it to "
                             "redo that phase") from None
-    if ck.get("format") != FORMAT_VERSION or ck.get("kind") != kind or ck["key"] != key:
+    if ck.get("format") != FORMAT_VERSION or ck.get("kind") != kind \
+            or ck["key"] != settings_key(settings):
         raise ScalefitError(f"checkpoint {path} was made with different settings "
                             f"({settings_mismatch(ck.get('settings'), settings) or 'format/kind'}); "
                             "use another --out (or --checkpoint-dir), or delete it to redo it")
@@ -110,13 +123,25 @@ def _plain(obj):
     return obj
 
 
-def save_checkpoint(path: Path, kind: str, key: str, settings: dict, **payload) -> None:
+def save_checkpoint(path: Path, kind: str, settings: dict, **payload) -> None:
     """Write a checkpoint atomically (a temporary file renamed over ``path``)."""
     import torch
 
     with atomic_path(path) as tmp:
-        torch.save(_plain({"format": FORMAT_VERSION, "kind": kind, "key": key,
+        torch.save(_plain({"format": FORMAT_VERSION, "kind": kind, "key": settings_key(settings),
                            "settings": settings, **payload}), tmp)
+
+
+def cached_phase(path: Path, kind: str, settings: dict,
+                 compute: Callable[[], dict]) -> tuple[dict, str]:
+    """A phase's payload and ``"loaded"`` if ``path`` holds it, made with these ``settings``;
+    else ``compute()``'s payload (plain data and tensors), saved there, and ``"trained"``."""
+    ck = load_checkpoint(path, kind, settings)
+    if ck is not None:
+        return ck, "loaded"
+    payload = compute()
+    save_checkpoint(path, kind, settings, **payload)
+    return payload, "trained"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -138,8 +163,8 @@ def resolve_device(name: str):
 
 
 def eval_problems(cfg: RunConfig) -> dict:
-    """The held-out problems, the same for every size, method and seed: ``id`` (training's
-    number of terms) and ``ood`` (more terms)."""
+    """The synthetic task's held-out problems, the same for every size, method and seed: ``id``
+    (training's number of terms) and ``ood`` (more terms)."""
     from scalefit.runner.task import sample_problems
 
     rng = np.random.default_rng([cfg.seed, 99991])
@@ -152,149 +177,212 @@ def _rkey(r: float) -> str:
     return f"r{r:g}"
 
 
-def _strip_eval(ev: dict) -> dict:
-    return {k: v for k, v in ev.items() if k != "correct"}
+@dataclass
+class _Base:
+    """What a size's fine-tuning runs start from, whichever kind of model: the frozen base
+    model, the task its problems speak through, the base's key, its parameter count and shape,
+    the evaluation splits, the fine-tuning problems of a seed, and how the base was obtained."""
+
+    model: "CausalLM"
+    task: "AdditionTask | ChatTask"
+    key: str
+    n_params: int
+    description: dict
+    splits: dict[str, list]
+    finetune_problems: Callable[[int], list]
+    phase: Phase
 
 
-def run_size(cfg: RunConfig, size: str, checkpoint_dir, *, quiet: bool = False) -> dict:
-    """Run (or resume) one size; return a picklable dict (see the module docstring).
-
-    The dict has ``size``, ``n_params``, ``phases`` (one entry per phase: name, ``status``
-    ``trained`` or ``loaded``, seconds, tokens), ``base`` (student and teacher evaluations per
-    richness) and ``runs`` (``runs[richness][method]`` = list over seeds of evaluations, each
-    with per-problem correctness ``correct`` for the id and ood splits).
-    """
+def _pretrained_base(cfg: RunConfig, size: str, ck_dir: Path, device, quiet: bool) -> _Base:
+    """A family size's base model, pretrained here once and cached (resuming from a partial
+    checkpoint)."""
     import torch
 
     from scalefit.runner.model import GPT
-    from scalefit.runner.train import evaluate, finetune_problems, opsd, pretrain, sft
+    from scalefit.runner.task import ADDITION
+    from scalefit.runner.train import finetune_problems, pretrain
 
-    t_start = time.perf_counter()
-    torch.set_num_threads(max(1, cfg.threads))
-    device = resolve_device(cfg.device)
-    size = size_name(size)
     mcfg = model_config(cfg, size)
-    ck_dir = Path(checkpoint_dir) / size
-    phases = []
-    label = f"{size:>6}"
-
-    # --- base model: pretrained once, cached ---------------------------------------------
-    key, settings = base_key(cfg, size), base_settings(cfg, size)
-    base_path, partial_path = ck_dir / "base.pt", ck_dir / "base.partial.pt"
+    settings = base_settings(cfg, size)
     torch.manual_seed(size_seed(cfg, size))
     base = GPT(mcfg).to(device)
-    ck = load_checkpoint(base_path, "base", key, settings)
-    if ck is not None:
-        base.load_state_dict(ck["state"])
-        phases.append({"phase": "pretrain", "status": "loaded", **ck["stats"]})
-    else:
-        part = load_checkpoint(partial_path, "base-partial", key, settings)
+    partial_path = ck_dir / "base.partial.pt"
+
+    def compute():
+        part = load_checkpoint(partial_path, "base-partial", settings)
         start_step, opt_state = 0, None
         if part is not None:
             base.load_state_dict(part["state"])
             start_step, opt_state = part["step"], part["optimizer"]
 
         def save_partial(step, opt_sd):
-            save_checkpoint(partial_path, "base-partial", key, settings,
-                            state=base.state_dict(), optimizer=opt_sd, step=step)
+            save_checkpoint(partial_path, "base-partial", settings, state=base.state_dict(),
+                            optimizer=opt_sd, step=step)
 
         stats = pretrain(base, cfg.task, cfg.train, size_seed(cfg, size), start_step=start_step,
                          opt_state=opt_state, on_checkpoint=save_partial,
-                         desc=f"{label} pretrain", quiet=quiet)
-        stats["resumed_from_step"] = start_step
-        save_checkpoint(base_path, "base", key, settings, state=base.state_dict(), stats=stats)
-        partial_path.unlink(missing_ok=True)
-        phases.append({"phase": "pretrain", "status": "trained", **stats})
+                         desc=f"{size:>6} pretrain", quiet=quiet)
+        return {"state": base.state_dict(), "stats": asdict(stats)}
+
+    ck, status = cached_phase(ck_dir / "base.pt", "base", settings, compute)
+    partial_path.unlink(missing_ok=True)
+    if status == "loaded":
+        base.load_state_dict(ck["state"])
     base.eval()
     for p in base.parameters():
         p.requires_grad_(False)
+    stats = from_plain(TrainStats, ck["stats"])
+    return _Base(base, ADDITION, settings_key(settings), int(mcfg.n_params()), mcfg.to_dict(),
+                 eval_problems(cfg), lambda seed: finetune_problems(cfg.task, cfg.train, seed),
+                 Phase("pretrain", status, stats.seconds, tokens_trained=stats.tokens_trained))
 
-    problems = eval_problems(cfg)
 
-    # --- base evaluations: as the student, and as the teacher with each richness ------------
+def _checkpoint_base(cfg: RunConfig, name: str, device, quiet: bool) -> _Base:
+    """A transformers checkpoint as the base model, and the real problems."""
+    from scalefit.runner import hf
+    from scalefit.runner import problems as real
+
+    tic = time.perf_counter()
+    info = hf.model_info(name)
+    base, tokenizer = hf.load_base(name, device, cfg.dtype, quiet=quiet,
+                                   gradient_checkpointing=cfg.train.gradient_checkpointing)
+    task = real.ChatTask(tokenizer, cfg.problems.student_template,
+                         cfg.problems.teacher_template, cfg.problems.thinking)
+    pool, splits = real.problem_sets(cfg.problems, cfg.train.eval_problems, cfg.seed)
+    n = cfg.train.finetune_steps * cfg.train.batch_size
+    settings = hf.base_settings(name, info, cfg.dtype)
+    return _Base(base, task, settings_key(settings), info["n_params"],
+                 {"name": name, "architecture": info["architecture"],
+                  "dtype": str(next(base.parameters()).dtype)},
+                 splits, lambda seed: real.finetune_problems(pool, n, seed),
+                 Phase("load", "loaded", time.perf_counter() - tic))
+
+
+@contextmanager
+def finetuning(base, lora=None):
+    """A trainable student from the frozen ``base`` and the teacher that stays the initial
+    policy: a full copy and the base itself, or (``lora``, transformers models) fresh LoRA
+    adapters on the base and the base with them disabled, removed again on leaving."""
+    if lora is not None:
+        from scalefit.runner.hf import lora_student
+
+        with lora_student(base, lora) as pair:
+            yield pair
+        return
+    student = copy.deepcopy(base)
+    for p in student.parameters():
+        p.requires_grad_(True)
+    yield student, base
+
+
+def _eval_tokens(evals: dict[str, Evaluation]) -> int:
+    return sum(e.tokens_generated for e in evals.values())
+
+
+def run_size(cfg: RunConfig, size: str, checkpoint_dir, *, quiet: bool = False) -> SizeResult:
+    """Run (or resume) one size of the family, or one transformers model of ``cfg.models``
+    (``size`` is then its name or path); return its ``SizeResult``."""
+    import torch
+
+    from scalefit.runner.train import evaluate, opsd, sft
+
+    t_start = time.perf_counter()
+    torch.set_num_threads(max(1, cfg.threads))
+    device = resolve_device(cfg.device)
+    if cfg.real:
+        label = model_label(size)
+        ck_dir = Path(checkpoint_dir) / label.replace("/", "--")
+        base = _checkpoint_base(cfg, size, device, quiet)
+    else:
+        label = size = size_name(size)
+        ck_dir = Path(checkpoint_dir) / size
+        base = _pretrained_base(cfg, size, ck_dir, device, quiet)
+    phases = [base.phase]
+    tag = f"{label:>6}"
+
+    # --- base evaluations: as the student, and as the teacher with each reference ------------
     base_evals = {}
-    for r in cfg.richness:
-        path = ck_dir / f"base_eval_{_rkey(r)}.pt"
-        bkey = base_eval_key(cfg, size, r)
-        bset = {"base": key, "eval": eval_settings(cfg), "teacher_richness": r}
-        ck = load_checkpoint(path, "base-eval", bkey, bset)
-        if ck is None:
+    for ref in cfg.references():
+        def evaluate_base():
             tic = time.perf_counter()
-            res = {"student": {s: evaluate(base, problems[s], cfg.train, teacher=base,
-                                           richness=r, show_answer=cfg.show_answer,
-                                           show_sums=cfg.show_sums)
-                               for s in SPLITS},
-                   "teacher": {s: evaluate(base, problems[s], cfg.train, richness=r,
-                                           show_answer=cfg.show_answer,
-                                           show_sums=cfg.show_sums, teacher_view=True)
-                               for s in SPLITS}}
-            seconds = time.perf_counter() - tic
-            save_checkpoint(path, "base-eval", bkey, bset, result=res, seconds=seconds)
-            status = "trained"
-        else:
-            res, seconds, status = ck["result"], ck["seconds"], "loaded"
-        base_evals[r] = res
-        phases.append({"phase": f"eval base {_rkey(r)}", "status": status, "seconds": seconds,
-                       "tokens_generated": sum(res[v][s]["tokens_generated"]
-                                               for v in res for s in SPLITS)})
+            res = BaseEvaluation(
+                student={s: evaluate(base.model, base.task, problems, cfg.train, ref)
+                         for s, problems in base.splits.items()},
+                teacher={s: evaluate(base.model, base.task, problems, cfg.train, ref,
+                                     teacher_view=True)
+                         for s, problems in base.splits.items()})
+            return {"result": asdict(res), "seconds": time.perf_counter() - tic}
+
+        ck, status = cached_phase(ck_dir / f"base_eval_{_rkey(ref.richness)}.pt", "base-eval",
+                                  base_eval_settings(base.key, cfg, ref), evaluate_base)
+        res = base_evals[ref.richness] = from_plain(BaseEvaluation, ck["result"])
+        phases.append(Phase(f"eval base {_rkey(ref.richness)}", status, ck["seconds"],
+                            tokens_generated=_eval_tokens(res.student) + _eval_tokens(res.teacher)))
 
     # --- SFT and OPSD, paired seeds -------------------------------------------------------
     runs = {}
-    for r in cfg.richness:
-        runs[r] = {m: [] for m in METHODS}
+    for ref in cfg.references():
+        runs[ref.richness] = {m: [] for m in METHODS}
         for seed in finetune_seeds(cfg):
-            ft_problems = None
             for method in METHODS:
-                path = ck_dir / _rkey(r) / f"seed{seed}" / f"{method}.pt"
-                fkey = finetune_key(cfg, size, r, seed, method)
-                fset = finetune_settings(cfg, size, r, seed, method)
-                ck = load_checkpoint(path, method, fkey, fset)
-                if ck is None:
-                    if ft_problems is None:
-                        ft_problems = finetune_problems(cfg.task, cfg.train, seed)
+                def train_and_evaluate():
+                    problems = base.finetune_problems(seed)
+                    desc = f"{tag} {method} {_rkey(ref.richness)} s{seed}"
                     torch.manual_seed(seed)
-                    model = copy.deepcopy(base)
-                    for p in model.parameters():
-                        p.requires_grad_(True)
-                    desc = f"{label} {method} {_rkey(r)} s{seed}"
-                    if method == "sft":
-                        stats = sft(model, cfg.train, ft_problems, r, cfg.show_answer,
-                                    cfg.show_sums, desc=desc, quiet=quiet)
-                    else:
-                        stats = opsd(model, cfg.train, ft_problems, r, cfg.show_answer, seed,
-                                     show_sums=cfg.show_sums, desc=desc, quiet=quiet)
-                    tic = time.perf_counter()
-                    evals = {s: evaluate(model, problems[s], cfg.train, teacher=base, richness=r,
-                                         show_answer=cfg.show_answer,
-                                         show_sums=cfg.show_sums) for s in SPLITS}
-                    stats["eval_seconds"] = time.perf_counter() - tic
-                    save_checkpoint(path, method, fkey, fset, state=model.state_dict(),
-                                    stats=stats, result=evals)
-                    status = "trained"
-                    del model
-                else:
-                    stats, evals, status = ck["stats"], ck["result"], "loaded"
-                runs[r][method].append({"seed": seed, "stats": stats, "eval": evals})
-                phases.append({"phase": f"{method} {_rkey(r)} seed{seed}", "status": status,
-                               **{k: v for k, v in stats.items() if k != "time_split"},
-                               "eval_tokens_generated": sum(evals[s]["tokens_generated"]
-                                                            for s in SPLITS)})
-                if "time_split" in stats:
-                    phases[-1]["time_split"] = stats["time_split"]
-    return {"size": size, "n_params": int(mcfg.n_params()), "model": mcfg.to_dict(),
-            "base_key": key, "phases": phases, "base": base_evals, "runs": runs,
-            "device": str(device), "wall_seconds": time.perf_counter() - t_start,
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                    with finetuning(base.model, cfg.lora) as (student, teacher):
+                        if method == "sft":
+                            stats = sft(student, base.task, cfg.train, problems, ref, desc=desc,
+                                        quiet=quiet)
+                        else:
+                            stats = opsd(student, teacher, base.task, cfg.train, problems, ref,
+                                         seed, desc=desc, quiet=quiet)
+                        tic = time.perf_counter()
+                        evals = {s: evaluate(student, base.task, held_out, cfg.train, ref,
+                                             teacher=teacher)
+                                 for s, held_out in base.splits.items()}
+                        stats.eval_seconds = time.perf_counter() - tic
+                        return {"state": _trained_state(student, cfg), "stats": asdict(stats),
+                                "result": {s: asdict(e) for s, e in evals.items()}}
+
+                path = ck_dir / _rkey(ref.richness) / f"seed{seed}" / f"{method}.pt"
+                ck, status = cached_phase(path, method,
+                                          finetune_settings(base.key, cfg, ref, seed, method),
+                                          train_and_evaluate)
+                run = FinetuneRun(seed, from_plain(TrainStats, ck["stats"]),
+                                  from_plain(dict[str, Evaluation], ck["result"]))
+                runs[ref.richness][method].append(run)
+                phases.append(Phase(f"{method} {_rkey(ref.richness)} seed{seed}", status,
+                                    run.stats.seconds, run.stats.tokens_trained,
+                                    run.stats.tokens_generated, run.stats.eval_seconds,
+                                    _eval_tokens(run.eval), run.stats.time_split))
+    return SizeResult(size=label, n_params=base.n_params, model=base.description,
+                      base_key=base.key, phases=phases, base=base_evals, runs=runs,
+                      device=str(device), wall_seconds=time.perf_counter() - t_start,
+                      finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def _trained_state(student, cfg: RunConfig) -> dict | None:
+    """What a fine-tuning checkpoint keeps of the model: the runner's own models whole, a LoRA
+    run's adapters; a fully fine-tuned transformers model is not kept (gigabytes per run)."""
+    if not cfg.real:
+        return student.state_dict()
+    if cfg.lora is not None:
+        from scalefit.runner.hf import adapter_state
+
+        return adapter_state(student)
+    return None
 
 
 # ----------------------------------------------------------------------------------------------
 # gain-table rows
 
 
-
-
 def _mean(xs):
     return float(np.mean(xs)) if len(xs) else float("nan")
+
+
+def _value(x):
+    return float("nan") if x is None else x
 
 
 def required_advantage(cfg: RunConfig, acc_student: float) -> float:
@@ -304,24 +392,24 @@ def required_advantage(cfg: RunConfig, acc_student: float) -> float:
     return min(cfg.min_teacher_advantage, cfg.min_headroom_share * (100.0 - acc_student))
 
 
-def size_rows(result: dict, cfg: RunConfig, *, baseline: str = "sft") -> list[dict]:
+def size_rows(result: SizeResult, cfg: RunConfig, *, baseline: str = "sft") -> list[dict]:
     """Gain-table rows of one size's result: one per (richness, split), OPSD − ``baseline``
     (``"sft"`` or ``"base"``). Every row carries ``distillable`` (on that split's problems the
     teacher — the base model with the reference — beats the base student by at least
     ``required_advantage``) and a ``note``."""
     rows = []
-    for r, methods in result["runs"].items():
-        r = float(r)
-        base = result["base"][r] if r in result["base"] else result["base"][str(r)]
-        for split in SPLITS:
-            opsd_c = np.array([run["eval"][split]["correct"] for run in methods["opsd"]])
-            sft_c = np.array([run["eval"][split]["correct"] for run in methods["sft"]])
-            base_c = np.asarray(base["student"][split]["correct"])[None, :]
+    for r, methods in result.runs.items():
+        base = result.base[r]
+        for split in [s for s in SPLITS if s in base.student]:
+            opsd_runs, sft_runs = methods["opsd"], methods["sft"]
+            opsd_c = np.array([run.eval[split].correct for run in opsd_runs])
+            sft_c = np.array([run.eval[split].correct for run in sft_runs])
+            student, teacher = base.student[split], base.teacher[split]
+            base_c = np.asarray(student.correct)[None, :]
             ref = sft_c if baseline == "sft" else np.repeat(base_c, len(opsd_c), axis=0)
             g = paired_gain(opsd_c, ref)
-            acc_student = base["student"][split]["accuracy"]
-            advantage = base["teacher"][split]["accuracy"] - acc_student
-            needed = required_advantage(cfg, acc_student)
+            advantage = teacher.accuracy - student.accuracy
+            needed = required_advantage(cfg, student.accuracy)
             distillable = bool(advantage >= needed and advantage > 0)
             note = "" if distillable else (
                 f"not distillable: the teacher beats the base student by {advantage:.1f} pp < "
@@ -329,60 +417,59 @@ def size_rows(result: dict, cfg: RunConfig, *, baseline: str = "sft") -> list[di
             if not note and g["n_seeds"] == 1:
                 note = "one seed: SE over problems only"
 
-            def ev(method, key):
-                return _mean([run["eval"][split][key] for run in methods[method]])
+            def ev(runs, key):
+                return _mean([_value(getattr(run.eval[split], key)) for run in runs])
 
             def base_region(key):
-                return base["student"][split].get("div_regions", {}).get(key, float("nan"))
+                return _value(getattr(student.div_regions, key, None))
 
             def loss_region(key):  # OPSD's training rollouts (the split does not apply)
-                return _mean([run["stats"]["loss_regions"][key] for run in methods["opsd"]
-                              if "loss_regions" in run["stats"]])
+                return _mean([getattr(run.stats.loss_regions, key) for run in opsd_runs
+                              if run.stats.loss_regions is not None])
 
             def acc_se(c):
                 c = np.atleast_2d(c)
                 return paired_gain(c, np.zeros_like(c))["se"]
 
             rows.append({
-                "size_m": result["n_params"] / 1e6, "gain": g["gain"], "se": g["se"],
+                "size_m": result.n_params / 1e6, "gain": g["gain"], "se": g["se"],
                 SPLIT: split, "richness": r, "distillable": distillable,
-                "param_count": result["n_params"], "size_name": result["size"],
+                "param_count": result.n_params, "size_name": result.size,
                 "show_answer": cfg.show_answer, "show_sums": cfg.show_sums,
                 "teacher_advantage": advantage,
-                "acc_base": base["student"][split]["accuracy"],
-                "acc_teacher": base["teacher"][split]["accuracy"],
+                "acc_base": student.accuracy, "acc_teacher": teacher.accuracy,
                 "acc_sft": 100 * sft_c.mean(), "acc_opsd": 100 * opsd_c.mean(),
-                "se_base": base["student"][split]["se"], "se_teacher": base["teacher"][split]["se"],
+                "se_base": student.se, "se_teacher": teacher.se,
                 "se_sft": acc_se(sft_c), "se_opsd": acc_se(opsd_c),
                 "se_problems": g["se_problems"], "se_seeds": g["se_seeds"],
                 "n_problems": g["n_problems"], "n_seeds": g["n_seeds"],
-                "len_base": base["student"][split]["length"], "len_sft": ev("sft", "length"),
-                "len_opsd": ev("opsd", "length"),
-                "entropy_base": base["student"][split].get("entropy", float("nan")),
-                "entropy_sft": ev("sft", "entropy"), "entropy_opsd": ev("opsd", "entropy"),
-                "div_base": base["student"][split].get("divergence", float("nan")),
-                "div_sft": ev("sft", "divergence"), "div_opsd": ev("opsd", "divergence"),
-                "sft_seconds": _mean([run["stats"]["seconds"] for run in methods["sft"]]),
-                "opsd_seconds": _mean([run["stats"]["seconds"] for run in methods["opsd"]]),
-                "opsd_tokens_generated": _mean([run["stats"]["tokens_generated"]
-                                                for run in methods["opsd"]]),
+                "len_base": student.length, "len_sft": ev(sft_runs, "length"),
+                "len_opsd": ev(opsd_runs, "length"),
+                "entropy_base": _value(student.entropy),
+                "entropy_sft": ev(sft_runs, "entropy"), "entropy_opsd": ev(opsd_runs, "entropy"),
+                "div_base": _value(student.divergence),
+                "div_sft": ev(sft_runs, "divergence"), "div_opsd": ev(opsd_runs, "divergence"),
+                "sft_seconds": _mean([run.stats.seconds for run in sft_runs]),
+                "opsd_seconds": _mean([run.stats.seconds for run in opsd_runs]),
+                "opsd_tokens_generated": _mean([run.stats.tokens_generated
+                                                for run in opsd_runs]),
                 # where the divergence lies relative to the first student–teacher argmax
                 # disagreement: along the base student's greedy rollouts, and in OPSD's loss
                 "div_at_base": base_region("at"), "div_after_base": base_region("after"),
                 "opsd_loss_at": loss_region("at"), "opsd_loss_after": loss_region("after"),
                 "opsd_first_disagreement": loss_region("first_position"),
-                "note": note,
+                "note": note, "eval_metric": student.metric,
             })
     return rows
 
 
-def write_tables(out_dir, results: list[dict], cfg: RunConfig) -> dict:
+def write_tables(out_dir, results: list[SizeResult], cfg: RunConfig) -> dict:
     """Write gains.csv, gains_vs_base.csv and gains_all.csv for ``results`` (atomically);
     return their paths and row counts."""
     import pandas as pd
 
     out_dir = Path(out_dir)
-    results = sorted(results, key=lambda res: res["n_params"])
+    results = sorted(results, key=lambda res: res.n_params)
     vs_sft = pd.DataFrame([row for res in results for row in size_rows(res, cfg)],
                           columns=COLUMNS)
     vs_base = pd.DataFrame([row for res in results for row in size_rows(res, cfg,
@@ -430,39 +517,40 @@ def _versions() -> dict:
     return out
 
 
-def _summary(res: dict) -> dict:
-    """Per-size totals by kind of phase (pretrain, eval, sft, opsd): seconds and tokens as
-    measured when each phase was computed (also for phases loaded from checkpoints), and how
+def _summary(res: SizeResult) -> dict:
+    """Per-size totals by kind of phase (pretrain or load, eval, sft, opsd): seconds and tokens
+    as measured when each phase was computed (also for phases loaded from checkpoints), and how
     many phases this invocation trained or loaded."""
-    phases = res["phases"]
     totals: dict[str, dict] = {}
 
     def bucket(kind):
         return totals.setdefault(kind, {"seconds": 0.0, "tokens_generated": 0,
                                         "tokens_trained": 0, "trained": 0, "loaded": 0})
 
-    for ph in phases:
-        kind = "eval" if ph["phase"].startswith("eval") else ph["phase"].split()[0]
+    for ph in res.phases:
+        kind = "eval" if ph.phase.startswith("eval") else ph.phase.split()[0]
         t = bucket(kind)
-        t["seconds"] += ph.get("seconds", 0.0)
-        t["tokens_generated"] += int(ph.get("tokens_generated", 0))
-        t["tokens_trained"] += int(ph.get("tokens_trained", 0))
-        t[ph["status"]] += 1
-        if "eval_seconds" in ph:
+        t["seconds"] += ph.seconds
+        t["tokens_generated"] += ph.tokens_generated
+        t["tokens_trained"] += ph.tokens_trained
+        t[ph.status] += 1
+        if ph.eval_seconds:
             e = bucket("eval")
-            e["seconds"] += ph["eval_seconds"]
-            e["tokens_generated"] += int(ph.get("eval_tokens_generated", 0))
-    return {"size": res["size"], "n_params": res["n_params"], "model": res["model"],
-            "base_key": res["base_key"], "device": res["device"],
-            "wall_seconds": res["wall_seconds"], "finished_at": res["finished_at"],
-            "per_phase_kind": totals, "phases": phases}
+            e["seconds"] += ph.eval_seconds
+            e["tokens_generated"] += ph.eval_tokens_generated
+    return {"size": res.size, "n_params": res.n_params, "model": res.model,
+            "base_key": res.base_key, "device": res.device,
+            "wall_seconds": res.wall_seconds, "finished_at": res.finished_at,
+            "per_phase_kind": totals, "phases": [asdict(ph) for ph in res.phases]}
 
 
 def run_sweep(cfg: RunConfig, out_dir, *, sizes=None, executor: Executor | None = None,
               workers: int = 1, scheduler: str | None = None, checkpoint_dir=None,
               quiet: bool = False, command: str | None = None) -> Path:
-    """Run every size of ``cfg`` (or ``sizes``) and write the tables and manifest to
-    ``out_dir``; return the path of ``gains.csv``.
+    """Run every size of ``cfg`` (or ``sizes``; with ``cfg.models``, every model) and write the
+    tables and manifest to ``out_dir``; return the path of ``gains.csv``. The models and problem
+    sets are checked first (``check_run``), so that a bad path or row is one line, not a failed
+    worker.
 
     Sizes run as independent jobs: through ``executor`` if given, else a Dask cluster at
     ``scheduler``, else a spawn-based process pool of ``workers`` processes (each with
@@ -476,15 +564,17 @@ def run_sweep(cfg: RunConfig, out_dir, *, sizes=None, executor: Executor | None 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else out_dir / "checkpoints"
-    sizes = tuple(size_name(s) for s in (sizes or cfg.sizes))
-    if len(set(sizes)) != len(sizes):
-        raise ScalefitError(f"a size is listed twice: {', '.join(sizes)}")
-    order = sorted(sizes, key=lambda s: -resolve_size(s).n_params())
+    n_params = check_run(cfg, sizes)
+    units = tuple(n_params)
+    labels = tuple(model_label(u) if cfg.real else u for u in units)
+    if len(set(labels)) != len(labels):
+        raise ScalefitError(f"a size or model is listed twice: {', '.join(labels)}")
+    order = sorted(units, key=lambda u: -n_params[u])
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    results: dict[str, dict] = {}
+    results: dict[str, SizeResult] = {}
     manifest = {"tool": "scalefit run", "format": FORMAT_VERSION, "command": command,
-                "started_at": started, "config": cfg.to_dict(), "sizes": list(sizes),
+                "started_at": started, "config": cfg.to_dict(), "sizes": list(labels),
                 "seeds": {"master": cfg.seed, "finetune": finetune_seeds(cfg)},
                 "checkpoint_dir": str(checkpoint_dir), "versions": _versions(),
                 "executor": None}
@@ -505,13 +595,13 @@ def run_sweep(cfg: RunConfig, out_dir, *, sizes=None, executor: Executor | None 
     this_run = {"started_at": started, "command": command}
     manifest["history"] = [*history, this_run]
 
-    def record(res):
-        results[res["size"]] = res
+    def record(res: SizeResult):
+        results[res.size] = res
         tables = write_tables(out_dir, list(results.values()), cfg)
-        done = [results[s] for s in sizes if s in results]
+        done = [results[s] for s in labels if s in results]
         manifest.update({
-            "tables": tables, "finished_sizes": [r["size"] for r in done],
-            "pending_sizes": [s for s in sizes if s not in results],
+            "tables": tables, "finished_sizes": [r.size for r in done],
+            "pending_sizes": [s for s in labels if s not in results],
             "wall_seconds": time.perf_counter() - t0,
             "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "totals": _totals(done), "per_size": [_summary(r) for r in done]})
@@ -525,7 +615,7 @@ def run_sweep(cfg: RunConfig, out_dir, *, sizes=None, executor: Executor | None 
     if owned:
         executor = make_executor(workers, scheduler)
     manifest["executor"] = describe_executor(executor)
-    bar = progress(total=len(sizes), desc="sizes", quiet=quiet, unit="size")
+    bar = progress(total=len(units), desc="sizes", quiet=quiet, unit="size")
     try:
         if isinstance(executor, InlineExecutor):  # record each size as it finishes
             for s in order:
@@ -549,7 +639,7 @@ def run_sweep(cfg: RunConfig, out_dir, *, sizes=None, executor: Executor | None 
     return out_dir / "gains.csv"
 
 
-def _totals(results: list[dict]) -> dict:
+def _totals(results: list[SizeResult]) -> dict:
     tot: dict[str, dict] = {}
     for res in results:
         for kind, t in _summary(res)["per_phase_kind"].items():
@@ -558,6 +648,29 @@ def _totals(results: list[dict]) -> dict:
             for k in agg:
                 agg[k] += t[k]
     return tot
+
+
+def check_run(cfg: RunConfig, sizes=None) -> dict[str, int]:
+    """What a sweep will run, checked before anything starts: the units (``sizes`` or the
+    config's; with ``cfg.models`` the models) and their parameter counts. ScalefitError (one
+    line) on an option that does not apply to the kind of model, an unknown size, a model that
+    cannot be loaded, a bad template, or a problem row that cannot be used."""
+    if not cfg.real:
+        if cfg.problems is not None or cfg.lora is not None:
+            raise ScalefitError("--data and --lora apply to transformers models: give --models")
+        units = tuple(size_name(s) for s in (sizes or cfg.sizes))
+        return {u: resolve_size(u).n_params() for u in units}
+    from scalefit.runner import hf
+    from scalefit.runner import problems as real
+
+    if cfg.problems is None:
+        raise ScalefitError("--models needs problems: --data FILE.jsonl (or hf:DATASET)")
+    if cfg.lora is not None and cfg.train.teacher_ema is not None:
+        raise ScalefitError("--teacher-ema needs full fine-tuning: with --lora the teacher is "
+                            "the model with its adapters disabled")
+    real.check_templates(cfg.problems)
+    real.problem_sets(cfg.problems, cfg.train.eval_problems, cfg.seed)
+    return {name: hf.model_info(name)["n_params"] for name in (sizes or cfg.models)}
 
 
 def default_workers() -> int:

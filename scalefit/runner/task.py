@@ -6,7 +6,7 @@ shown to the teacher keeps a fraction ``richness`` of the steps' working: at ric
 full solution (the format the student writes), at 0 only the running sums ``68;135;147``; it ends
 with ``#147`` when the answer is shown.
 
-Prompts follow the shape of seed 002's Figure 2 (problem; "here is a reference solution";
+Prompts follow the shape of the OPSD paper's Figure 2 (problem; "here is a reference solution";
 "now solve it with your own approach"):
 
     student:  <bos> 23+45+67+12 ?                     → the model writes its solution
@@ -15,6 +15,11 @@ Prompts follow the shape of seed 002's Figure 2 (problem; "here is a reference s
 Difficulty: the number of terms K and the operand digits D (``TaskConfig``). The in-distribution
 split uses the training K; the out-of-distribution split uses more terms than training showed.
 Vocabulary: ``<pad> <bos> <eos>`` and the 16 characters ``0-9 + = ; # ? |`` (19 tokens).
+
+``ADDITION`` is this task behind the runner's problem interface (``AdditionTask``): the training
+loop asks it for a problem's student prompt, teacher prompt and SFT target as tokens, and whether
+a completion is right; ``scalefit.runner.problems.ChatTask`` answers the same questions for real
+problems and a transformers tokenizer.
 """
 
 from __future__ import annotations
@@ -24,15 +29,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from scalefit.runner.config import CHARS, SPECIALS, TaskConfig
+from scalefit.runner.config import CHARS, SPECIALS, Reference, TaskConfig
 
 PAD, BOS, EOS = 0, 1, 2
 VOCAB = [*SPECIALS, *CHARS]
 STOI = {c: i for i, c in enumerate(VOCAB)}
 
-__all__ = ["PAD", "BOS", "EOS", "VOCAB", "TaskConfig", "Problem", "encode", "decode",
+__all__ = ["PAD", "BOS", "EOS", "VOCAB", "TaskConfig", "Reference", "Problem", "encode", "decode",
            "sample_problems", "student_prompt", "teacher_prompt", "left_pad",
-           "supervised_batch", "parse_answer"]
+           "supervised_batch", "parse_answer", "AdditionTask", "ADDITION"]
 
 
 def encode(text: str) -> list[int]:
@@ -57,24 +62,23 @@ class Problem:
 
     def solution(self) -> str:
         """The full step-by-step solution the student is expected to write."""
-        return self.reference(1.0, True)
+        return self.reference(Reference(1.0))
 
-    def reference(self, richness: float, show_answer: bool = True,
-                  show_sums: bool = True) -> str:
+    def reference(self, ref: Reference) -> str:
         """The privileged solution: the first round(richness · steps) steps with their working,
         the rest as running sums only (dropped unless ``show_sums``), then ``#answer`` if
         ``show_answer``. Richness 0 without sums is the answer alone: ``#147``."""
         ops = self.operands
         steps, total = [], ops[0]
-        keep = int(round(richness * (len(ops) - 1)))
+        keep = int(round(ref.richness * (len(ops) - 1)))
         for i, x in enumerate(ops[1:]):
             new = total + x
             if i < keep:
                 steps.append(f"{total}+{x}={new}")
-            elif show_sums:
+            elif ref.show_sums:
                 steps.append(f"{new}")
             total = new
-        return ";".join(steps) + (f"#{total}" if show_answer else "")
+        return ";".join(steps) + (f"#{total}" if ref.show_answer else "")
 
 
 def sample_problems(rng: np.random.Generator, n: int, terms, digits: int) -> list[Problem]:
@@ -88,9 +92,8 @@ def student_prompt(p: Problem) -> list[int]:
     return [BOS, *encode(p.prompt + "?")]
 
 
-def teacher_prompt(p: Problem, richness: float, show_answer: bool = True,
-                   show_sums: bool = True) -> list[int]:
-    return [BOS, *encode(p.prompt + "|" + p.reference(richness, show_answer, show_sums) + "?")]
+def teacher_prompt(p: Problem, ref: Reference) -> list[int]:
+    return [BOS, *encode(p.prompt + "|" + p.reference(ref) + "?")]
 
 
 def left_pad(seqs: list[list[int]], device="cpu"):
@@ -105,10 +108,11 @@ def left_pad(seqs: list[list[int]], device="cpu"):
     return torch.from_numpy(tokens).to(device), torch.from_numpy(mask).to(device)
 
 
-def supervised_batch(prompts: list[list[int]], targets: list[list[int]], device="cpu"):
-    """Left-padded prompt + target + EOS; returns (tokens, pad mask, loss mask on the target
-    tokens and the EOS)."""
-    seqs = [p + t + [EOS] for p, t in zip(prompts, targets)]
+def supervised_batch(prompts: list[list[int]], targets: list[list[int]], device="cpu",
+                     eos: int = EOS):
+    """Left-padded prompt + target + ``eos``; returns (tokens, pad mask, loss mask on the
+    target tokens and the eos)."""
+    seqs = [p + t + [eos] for p, t in zip(prompts, targets)]
     tokens, mask = left_pad(seqs, device)
     loss_mask = torch.zeros_like(mask)
     width = tokens.shape[1]
@@ -124,3 +128,24 @@ def parse_answer(tokens) -> int | None:
         return None
     tail = text.rsplit("#", 1)[1]
     return int(tail) if tail.isdigit() else None
+
+
+class AdditionTask:
+    """The synthetic task behind the runner's problem interface (see ``scalefit.runner.train``):
+    prompts, SFT targets and grading, in the task's own tokens."""
+
+    eos = EOS
+    student_prompt = staticmethod(student_prompt)
+    teacher_prompt = staticmethod(teacher_prompt)
+
+    @staticmethod
+    def target(p: Problem, ref: Reference) -> list[int]:
+        """What SFT trains the student to write: the reference at this richness."""
+        return encode(p.reference(ref))
+
+    @staticmethod
+    def is_correct(p: Problem, completion: list[int]) -> bool:
+        return parse_answer(completion) == p.answer
+
+
+ADDITION = AdditionTask()
