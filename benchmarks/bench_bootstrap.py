@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     names = list(fit.fits)
     R = args.replicates
     rng = np.random.default_rng(0)
-    Y = table.gain + rng.standard_normal((R, len(table))) * table.se
+    Y = table.value + rng.standard_normal((R, len(table))) * table.se
     print(f"{args.table}: {len(table)} points; {R} replicates (seed 0) x {len(names)} laws; "
           f"sizes {', '.join(f'{s:g}' for s in SIZES)} B")
 
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     per_law = {}
     for name in names:
         t, _, bf = timed(lambda: fit_law_batch(name, table.size, Y, table.se,
-                                               fit.fits[name].params, y_ref=table.gain), 3)
+                                               fit.fits[name].params, y_ref=table.value), 3)
         per_law[name] = (t, bf)
     print(f"\nbatched: {t_batch:.3f} s wall, {c_batch:.3f} s CPU for {R} replicates x "
           f"{len(names)} laws, weights and average (best of {args.repeat})")
@@ -153,9 +153,9 @@ def main(argv=None) -> int:
 
     print("\nbounds: share of the 20000 replicates whose refit ends at a bound, and the 70B "
           "interval with the nonlinear laws' bounds widened")
-    Yb = table.gain + np.random.default_rng(12345).standard_normal((20000, len(table))) * table.se
+    Yb = table.value + np.random.default_rng(12345).standard_normal((20000, len(table))) * table.se
     for name in ("power", "saturating", "sigmoid"):
-        bf = fit_law_batch(name, table.size, Yb, table.se, y_ref=table.gain)
+        bf = fit_law_batch(name, table.size, Yb, table.se, y_ref=table.value)
         share = bf.at_bound.mean(axis=0)
         print(f"  {name:10s} " + ", ".join(f"{p} {100 * s:.1f}%"
                                            for p, s in zip(LAWS[name].params, share)))
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
     fits = {}
     for name in names:
         law = replace(LAWS[name], bounds=wide[name]) if name in wide else LAWS[name]
-        fits[name] = fit_law_batch(law, x, Yb, table.se, y_ref=table.gain)
+        fits[name] = fit_law_batch(law, x, Yb, table.se, y_ref=table.value)
     avg = average_batch(fits, [70.0], "aic", within=False)
     m, lo, hi = summary(avg.mean[np.isfinite(avg.mean[:, 0]), 0])
     print(f"  widened (power b in [-8, 8]; N0 in [min/1e4, max*1e4]; sigmoid |b| <= 20, "

@@ -107,7 +107,7 @@ def forecasts(curves, prior: TrendPrior, level: float = 0.95) -> np.ndarray:
     for c in curves:
         t = c.train
         model = model_range(t)
-        f = damped_forecast(t.size, t.gain, t.se, c.test_size, model, prior,
+        f = damped_forecast(t.size, t.value, t.se, c.test_size, model, prior,
                             prior_scale(t.kind, model))
         q = stats.t.ppf(0.5 + level / 2, f.df)
         values = [from_z(v, *model) for v in (f.z_location, f.z_location - q * f.z_scale,

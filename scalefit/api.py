@@ -16,35 +16,36 @@ same columns (``size``, ``gain``, ``se``[, ``benchmark``], or an accuracy table)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pandas as pd
 
 from scalefit.core.average import AveragedFit, fit_laws
-from scalefit.data import GainTable, default_sizes, load_gain_table
+from scalefit.data import GainTable, default_sizes, load_gain_table, with_bounds
 from scalefit.methods import DEFAULT_METHOD
 from scalefit.report.text import VALUE_UNITS
 
 
 def load(source, *, benchmark: str | None = None, size_unit: str | None = None,
-         treatment: str | None = None, baseline: str | None = None,
-         bounds: tuple[float, float] | None = None) -> GainTable:
-    """A ``GainTable`` from a file path, a DataFrame or a ``GainTable`` (returned as is).
+         treatment: str | None = None, baseline: str | None = None, by=(),
+         gain_unit: str | None = None, bounds: tuple[float, float] | None = None) -> GainTable:
+    """A ``GainTable`` from a file path, a DataFrame or a ``GainTable`` (returned as is, with
+    ``benchmark`` and ``bounds`` applied): ``scalefit.data.load_gain_table``, the loader every
+    command uses.
 
     ``benchmark`` keeps one benchmark (``"mean"`` pools them); ``treatment``/``baseline`` turn an
-    accuracy table into gains (default OPSD − SFT); ``bounds`` is the possible range of the
-    values (default [−100, 100], a gain in pp; (0, 100) for an accuracy, (0, inf) for a loss).
+    accuracy table into gains (default OPSD − SFT); ``gain_unit`` is ``"pp"`` or ``"fraction"``;
+    ``bounds`` is the possible range of the values (default [−100, 100], a gain in pp; (0, 100)
+    for an accuracy column, (0, inf) for a loss column).
 
     >>> table = sf.load(pd.DataFrame({"size": [0.5, 1, 8], "gain": [1.1, 1.6, 4.9],
     ...                               "se": [0.4, 0.4, 0.5]}))
     """
     if isinstance(source, GainTable):
-        table = source
-    else:
-        table = load_gain_table(source, size_unit=size_unit, treatment=treatment,
-                                baseline=baseline)
-    table = table.select(benchmark) if benchmark is not None else table
-    return table if bounds is None else replace(table, bounds=tuple(bounds))
+        table = source if bounds is None else with_bounds(source, bounds)
+        return table if benchmark is None else table.select(benchmark)
+    return load_gain_table(source, size_unit=size_unit, treatment=treatment, baseline=baseline,
+                           by=tuple(by), gain_unit=gain_unit, bounds=bounds, benchmark=benchmark)
 
 
 @dataclass
@@ -156,10 +157,10 @@ def backtest(table, holdout: int = 1, methods=None, **kwargs):
 
     >>> sf.backtest("data/opsd_scaling_paper.csv", holdout=2, methods=["paper", "power"])
     """
-    from scalefit.studies.backtest import DEFAULT_METHODS
+    from scalefit.studies.backtest import BACKTEST_METHODS
     from scalefit.studies.backtest import backtest as run
 
-    return run(load(table), holdout, DEFAULT_METHODS if methods is None else methods, **kwargs)
+    return run(load(table), holdout, BACKTEST_METHODS if methods is None else methods, **kwargs)
 
 
 def design(table, candidates=None, *, target: float = 70.0, method: str = DEFAULT_METHOD,

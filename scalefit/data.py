@@ -15,6 +15,8 @@ size       ``size``, ``model_size`` (unit from ``size_unit``, default B);
 gain       ``gain``, ``gain_pp``, ``delta``, ``delta_pp``, ``improvement``, ``improvement_pp``
 se         ``se``, ``se_pp``, ``gain_se``, ``stderr``, ``std_err``, ``sem``, ``sigma``
 benchmark  ``benchmark``, ``task``, ``dataset`` (optional)
+baseline   ``accuracy_baseline``, ``baseline_accuracy``, ``acc_base``: the baseline's accuracy
+           (pp), which narrows a gain's possible range (optional)
 =========  =====================================================================================
 
 An *accuracy table* instead has ``method``, a size column, ``benchmark``, an accuracy
@@ -70,6 +72,9 @@ METHOD_COLUMNS = ("method",)
 ACCURACY_COLUMNS = {"accuracy_pct": 1.0, "accuracy": 1.0, "acc": 1.0, "acc_pct": 1.0,
                     "accuracy_frac": 100.0, "acc_frac": 100.0}
 N_PROBLEMS_COLUMNS = ("n_problems", "n_items", "num_problems")
+# A column of the baseline's accuracy (pp) at each row narrows a gain's possible range; acc_base
+# is what the runner's tables call it.
+BASELINE_COLUMNS = ("accuracy_baseline", "baseline_accuracy", "acc_base")
 GAIN_RANGE = (-100.0, 100.0)  # a gain in pp of an accuracy: the possible range of a table's values
 
 
@@ -80,18 +85,19 @@ def normalise_name(name: str) -> str:
 
 @dataclass
 class GainTable:
-    """Gains (percentage points) ± standard errors at model sizes (in ``size_unit``).
+    """Values ± standard errors at model sizes (in ``size_unit``): gains of a method over its
+    baseline in percentage points, or one curve of an accuracy or a loss.
 
-    ``kind`` says what the values are: ``"gain"`` (of a method over a baseline, in percentage
-    points; the default), ``"accuracy"`` (pp) or ``"loss"``; the default forecast's constants
-    depend on it (``scalefit.methods.damped``). ``bounds`` is the possible range of the values
-    ([0, 100] for an accuracy, (0, ∞) for a loss); predictions never leave it. Left as None, ``value_range`` infers it: a gain in pp
-    of an accuracy lies in [−100, 100], and in [−a, 100 − a] when the table carries the
-    baseline's accuracy a (column ``baseline_column``; see ``value_range``).
+    ``kind`` says what ``value`` holds: ``"gain"`` (the default), ``"accuracy"`` (pp) or
+    ``"loss"``; the default forecast's constants depend on it (``scalefit.methods.damped``).
+    ``bounds`` is the possible range of the values ([0, 100] for an accuracy, (0, ∞) for a loss);
+    predictions never leave it. Left as None, ``value_range`` infers it: a gain in pp of an
+    accuracy lies in [−100, 100], and in [−a, 100 − a] when the table carries the baseline's
+    accuracy a (column ``baseline_column``; see ``value_range``).
     """
 
     size: np.ndarray
-    gain: np.ndarray
+    value: np.ndarray
     se: np.ndarray
     size_unit: str = "B"
     benchmark: np.ndarray | None = None
@@ -105,8 +111,8 @@ class GainTable:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        self.size, self.gain, self.se = (np.asarray(v, dtype=float)
-                                         for v in (self.size, self.gain, self.se))
+        self.size, self.value, self.se = (np.asarray(v, dtype=float)
+                                          for v in (self.size, self.value, self.se))
         if self.benchmark is not None:
             self.benchmark = np.asarray(self.benchmark, dtype=object)
         if self.extra is None or self.extra.empty and len(self.extra.columns) == 0:
@@ -142,9 +148,15 @@ class GainTable:
     def benchmarks(self) -> list[str]:
         return [] if self.benchmark is None else list(dict.fromkeys(self.benchmark))
 
+    @property
+    def value_name(self) -> str:
+        """The value column's name: ``gain``, ``accuracy`` or ``loss`` (the kind)."""
+        return self.kind
+
     def to_frame(self) -> pd.DataFrame:
-        """Canonical columns (``size``, ``gain``, ``se``, ``benchmark``) and the extra ones."""
-        frame = pd.DataFrame({"size": self.size, "gain": self.gain, "se": self.se})
+        """Canonical columns (``size``, the value named by its kind, ``se``, ``benchmark``) and
+        the extra ones."""
+        frame = pd.DataFrame({"size": self.size, self.value_name: self.value, "se": self.se})
         if self.benchmark is not None:
             frame["benchmark"] = self.benchmark
         return pd.concat([frame, self.extra.drop(columns=frame.columns, errors="ignore")], axis=1)
@@ -153,7 +165,7 @@ class GainTable:
         """The table restricted to (and ordered by) ``rows``: integer indices or a boolean mask."""
         rows = np.asarray(rows)
         rows = np.flatnonzero(rows) if rows.dtype == bool else rows
-        return replace(self, size=self.size[rows], gain=self.gain[rows], se=self.se[rows],
+        return replace(self, size=self.size[rows], value=self.value[rows], se=self.se[rows],
                        benchmark=None if self.benchmark is None else self.benchmark[rows],
                        extra=self.extra.iloc[rows].reset_index(drop=True), notes=list(self.notes))
 
@@ -183,14 +195,14 @@ class GainTable:
         if len(complete) == 0:
             raise DataError(f"{self.source}: no size is measured on all of {', '.join(names)}")
         sub = frame[frame["size"].isin(complete)]
-        agg = sub.groupby("size").agg(gain=("gain", "mean"),
+        agg = sub.groupby("size").agg(value=(self.value_name, "mean"),
                                       se=("se", lambda s: np.sqrt(np.sum(s**2)) / len(s)))
         dropped = sorted(set(frame["size"]) - set(complete))
         notes = list(self.notes) + [f"mean over benchmarks {', '.join(map(str, names))} "
                                     "(independent SEs)"]
         if dropped:
             notes.append(f"sizes {dropped} dropped: not measured on every benchmark")
-        return GainTable(agg.index.to_numpy(), agg["gain"].to_numpy(), agg["se"].to_numpy(),
+        return GainTable(agg.index.to_numpy(), agg["value"].to_numpy(), agg["se"].to_numpy(),
                          self.size_unit, source=self.source, notes=notes, bounds=self.bounds,
                          kind=self.kind)
 
@@ -327,8 +339,8 @@ def _size_column(columns, source, size_unit):
     if unit is None:
         unit = size_unit or "B"
     elif size_unit is not None and size_unit != unit:
-        raise DataError(f"{source}: column {raw!r} is in unit {unit} but the size unit "
-                        f"{size_unit} was requested; rename the column or drop --size-unit")
+        raise DataError(f"{source}: column {raw!r} is in unit {unit} but size_unit={size_unit} "
+                        f"was requested; rename the column or drop size_unit={size_unit}")
     if unit not in UNIT_FACTORS:
         raise DataError(f"{source}: unknown size unit {unit!r}; use one of "
                         f"{', '.join(UNIT_FACTORS)}")
@@ -342,7 +354,7 @@ def _check_duplicates(keys: pd.DataFrame, source: str, other_columns: list[str])
         first = keys.iloc[rows[0]]
         same = rows[(keys.iloc[rows] == first).all(axis=1).to_numpy()]
         desc = ", ".join(f"{c} = {first[c]}" for c in keys.columns)
-        hint = (f"; group them with --by (candidate columns: {', '.join(other_columns)})"
+        hint = (f"; group them with by=COLUMN (candidate columns: {', '.join(other_columns)})"
                 if other_columns else "")
         raise DataError(f"{source}, rows {', '.join(str(r + 1) for r in same)} (lines "
                         f"{', '.join(str(r + 2) for r in same)}), column {keys.columns[0]!r}: "
@@ -414,16 +426,16 @@ def _in_percentage_points(gain: np.ndarray, se: np.ndarray, gain_unit: str | Non
     table that looks like fractions (every |gain| ≤ 1 and every se ≤ 1) unless the gain
     column's name says pp (``gain_pp``, ``delta_pp``, …)."""
     if gain_unit == "fraction":
-        return 100.0 * gain, 100.0 * se, ["gains and SEs given as fractions (--gain-unit "
-                                          "fraction), multiplied by 100 to percentage points"]
+        return 100.0 * gain, 100.0 * se, ["gains and SEs given as fractions, multiplied by 100 "
+                                          "to percentage points"]
     if gain_unit not in (None, "pp"):
         raise DataError(f"{source}: unknown gain unit {gain_unit!r}; use one of "
                         f"{', '.join(GAIN_UNITS)}")
     named_pp = normalise_name(gain_column).endswith("_pp")
     if gain_unit is None and not named_pp and np.all(np.abs(gain) <= 1) and np.all(se <= 1):
         raise DataError(f"{source}: every |gain| ≤ 1 and every se ≤ 1: these look like "
-                        "fractions (0.012 for 1.2 pp); pass --gain-unit fraction to multiply "
-                        "them by 100, or --gain-unit pp if they are percentage points")
+                        "fractions (0.012 for 1.2 pp); give gain_unit=fraction to multiply "
+                        "them by 100, or gain_unit=pp if they are percentage points")
     return gain, se, []
 
 
@@ -499,9 +511,11 @@ def text_cells(frame: pd.DataFrame) -> pd.DataFrame:
 
 def load_gain_table(path: str | Path | pd.DataFrame, *, size_unit: str | None = None,
                     treatment: str | None = None, baseline: str | None = None,
-                    by: tuple[str, ...] = (), gain_unit: str | None = None) -> GainTable:
+                    by: tuple[str, ...] = (), gain_unit: str | None = None,
+                    bounds: tuple[float, float] | None = None,
+                    benchmark: str | None = None) -> GainTable:
     """Read and validate a gain table (or an accuracy table, turned into gains) from a file or
-    a pandas DataFrame of the same columns.
+    a pandas DataFrame of the same columns: the one loader behind ``sf.load`` and every command.
 
     The file is a CSV/TSV (comma, semicolon or tab) or an ``.xlsx`` workbook (``read_table``).
     ``size_unit`` gives the unit of a size column whose name does not carry one (default B);
@@ -509,8 +523,11 @@ def load_gain_table(path: str | Path | pd.DataFrame, *, size_unit: str | None = 
     them in a model-name column (``Qwen3-8B``). For accuracy tables the gain is ``treatment``
     (default ``OPSD``) minus ``baseline`` (default ``SFT``). ``by`` names extra columns whose
     levels are fitted separately (duplicate sizes are allowed across their levels).
-    ``gain_unit``: see ``gain_table_from_frame``. Raises ``DataError`` with a one-line message
-    on bad input.
+    ``gain_unit``: see ``gain_table_from_frame``. ``bounds`` is the possible range of the values
+    (a value outside it is an error naming its row); ``benchmark`` keeps one benchmark
+    (``"mean"`` pools them). A column of the baseline's accuracy (``BASELINE_COLUMNS``, or the
+    ``baseline`` arm of an accuracy table) narrows a gain's range (``GainTable.value_range``).
+    Raises ``DataError`` with a one-line message on bad input.
     """
     if isinstance(path, pd.DataFrame):
         source, frame = "<DataFrame>", text_cells(path)
@@ -519,20 +536,34 @@ def load_gain_table(path: str | Path | pd.DataFrame, *, size_unit: str | None = 
     frame, notes = with_size_from_model_names(frame, source)
     if is_accuracy_table(frame):
         if gain_unit == "fraction":
-            raise DataError(f"{source}: --gain-unit is for gain tables; an accuracy table's "
-                            "unit is in its accuracy column's name (accuracy_pct, accuracy_frac)")
+            raise DataError(f"{source}: gain_unit=fraction is for gain tables; an accuracy "
+                            "table's unit is in its accuracy column's name (accuracy_pct, "
+                            "accuracy_frac)")
         treatment, baseline, gain_unit = treatment or "OPSD", baseline or "SFT", "pp"
         frame = gains_from_accuracies(frame, treatment, baseline, source)
         notes.append(f"gains = {treatment} − {baseline} accuracy (pp); SE from binomial "
                      "accuracies and problem counts")
     elif treatment or baseline:
-        raise DataError(f"{source}: --treatment/--baseline need an accuracy table (columns "
-                        "method and accuracy); this is already a gain table")
+        raise DataError(f"{source}: treatment=METHOD and baseline=METHOD need an accuracy "
+                        "table (columns method and accuracy); this is already a gain table")
     table = gain_table_from_frame(frame, source, size_unit=size_unit, by=tuple(by),
                                   gain_unit=gain_unit)
     table.notes[:0] = notes
-    if baseline is not None and f"accuracy_{baseline}" in table.extra:
-        table.baseline_column = f"accuracy_{baseline}"
-    elif "acc_base" in table.extra:  # the runner's tables: the base student's accuracy
-        table.baseline_column = "acc_base"
-    return table
+    known = [f"accuracy_{baseline}"] if baseline is not None else []
+    table.baseline_column = next((c for c in known + list(BASELINE_COLUMNS)
+                                  if c in table.extra), None)
+    if bounds is not None:
+        table = with_bounds(table, bounds)
+    return table if benchmark is None else table.select(benchmark)
+
+
+def with_bounds(table: GainTable, bounds: tuple[float, float]) -> GainTable:
+    """``table`` with the possible range ``bounds``; a value outside it is an error naming the
+    first such row."""
+    lo, hi = bounds
+    outside = (table.value < lo) | (table.value > hi)
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise DataError(f"{table.source}, row {row + 1}: {table.kind} {table.value[row]:g} is "
+                        f"outside the range bounds={lo:g},{hi:g}")
+    return replace(table, bounds=(float(lo), float(hi)))

@@ -31,7 +31,7 @@ def _imports(path: Path) -> set[str]:
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))
 def test_layers_import_only_downward(layer):
     bad = []
-    for path in sorted((ROOT / layer).glob("*.py")):
+    for path in sorted((ROOT / layer).rglob("*.py")):
         for name in _imports(path):
             if any(name == f"scalefit.{f}" or name.startswith(f"scalefit.{f}.")
                    for f in FORBIDDEN[layer]):

@@ -106,7 +106,7 @@ def test_cli_backtest(paper_csv, tmp_path, capsys):
 def _persist(table, sizes):
     """A toy method for the registry test: the largest size's gain, ± 1 pp."""
     sizes = np.atleast_1d(sizes)
-    last = table.gain[np.argmax(table.size)]
+    last = table.value[np.argmax(table.size)]
     return Predictive(sizes, np.full(len(sizes), last), np.ones(len(sizes)),
                       np.full(len(sizes), np.inf), "toy_persist")
 

@@ -48,7 +48,7 @@ def test_batched_fit_equals_scipy_on_the_paper_table(paper, name):
     """Per-replicate predictions equal scipy's to 1e-6 relative (the benchmark's goal), at the
     paper's 14, 70 and 405 B, wherever both converge; and the batched chi² is never worse."""
     rng = np.random.default_rng(11)
-    Y = paper.gain + rng.standard_normal((25, len(paper))) * paper.se
+    Y = paper.value + rng.standard_normal((25, len(paper))) * paper.se
     batch, ref, both = _compare_with_scipy(name, paper.size, Y, paper.se)
     assert batch.converged.all() and both.all()
     pred = batch.predict(SIZES)
@@ -65,7 +65,7 @@ def test_batched_fit_never_worse_than_scipy_on_noisy_data(paper, name):
     still converge wherever scipy does and reach a chi² at least as low. Where both reach the
     same chi², the fitted curves agree at the observed sizes."""
     rng = np.random.default_rng(5)
-    Y = paper.gain + 3.0 * rng.standard_normal((15, len(paper))) * paper.se
+    Y = paper.value + 3.0 * rng.standard_normal((15, len(paper))) * paper.se
     batch, ref, both = _compare_with_scipy(name, paper.size, Y, paper.se)
     assert batch.converged.sum() >= sum(r.converged for r in ref)
     fitted = batch.predict(paper.size)
@@ -111,7 +111,7 @@ def test_bootstrap_agrees_with_the_delta_method_for_the_logarithmic_law(paper):
     mean to ±SD/63; tolerances are about 4 SE."""
     R = 4000
     res = bootstrap(paper, SIZES, R, seed=1, laws=["logarithmic"], quiet=True)
-    fit = fit_law("logarithmic", paper.size, paper.gain, paper.se)
+    fit = fit_law("logarithmic", paper.size, paper.value, paper.se)
     mean, sd = fit.predict(SIZES), fit.predict_sd(SIZES)
     summ = res.law_summary("logarithmic")
     boot_mean = np.array([s["mean"] for s in summ])
@@ -151,7 +151,7 @@ def test_failed_replicates_are_counted_not_dropped(paper):
     """A replicate that cannot be fitted (here a NaN gain) is reported in ``failed`` for every
     law and for the average, stays in ``replicates``, and is left out of the intervals."""
     rng = np.random.default_rng(0)
-    Y = paper.gain + rng.standard_normal((50, len(paper))) * paper.se
+    Y = paper.value + rng.standard_normal((50, len(paper))) * paper.se
     Y[7, 2] = np.nan
     res = bootstrap_replicates(paper, Y, SIZES, quiet=True)
     assert res.n_replicates == 50
@@ -181,7 +181,7 @@ def test_fitted_scheme_centres_on_the_fit(paper):
     the law's own fit, so the replicates' mean equals the fit within Monte Carlo error."""
     res = bootstrap(paper, [70.0], 2000, seed=2, laws=["logarithmic"], scheme="fitted",
                     quiet=True)
-    fit = fit_law("logarithmic", paper.size, paper.gain, paper.se)
+    fit = fit_law("logarithmic", paper.size, paper.value, paper.se)
     assert abs(res.average[:, 0].mean() - fit.predict([70.0])[0]) < 4 * fit.predict_sd([70])[0] / 44
 
 

@@ -35,12 +35,12 @@ def test_backtest_recovers_a_known_law():
 
 @pytest.mark.skipif(not (EXTERNAL / "obsscaling_base_llm_benchmark_eval.csv").exists(),
                     reason="public ObsScaling data not found at ../shared/data/external")
-def test_default_method_is_calibrated_on_obsscaling():
-    """Issue 6: the default (lfo_aicc) covers >= 0.90 of the 45 held-out points with nominal 95%
+def test_lfo_aicc_is_calibrated_on_obsscaling():
+    """lfo_aicc covers >= 0.90 of the 45 held-out points with nominal 95%
     intervals, with median APE no worse than the paper's recipe (AIC, eq. 9, normal)."""
     curves = obsscaling_curves(EXTERNAL / "obsscaling_base_llm_benchmark_eval.csv")
     assert len(curves) == 24 and sum(len(c.test_size) for c in curves) == 45
     table = summarise(score_curves(curves, ["paper", "lfo_aicc"], quiet=True)).set_index("method")
     assert table.loc["lfo_aicc", "coverage95"] >= 0.90
-    assert table.loc["paper", "coverage95"] < 0.7  # the problem issue 6 describes
+    assert table.loc["paper", "coverage95"] < 0.7  # the paper's recipe under-covers
     assert table.loc["lfo_aicc", "median_ape"] <= table.loc["paper", "median_ape"]

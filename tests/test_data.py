@@ -13,7 +13,7 @@ GOOD = "size_b,gain,se\n0.5,1.2,0.4\n1,2.1,0.3\n2,3.5,0.4\n"
 def test_bundled_paper_table(paper_csv):
     t = load_gain_table(paper_csv)
     np.testing.assert_array_equal(t.size, [0.5, 1, 2, 4, 8])
-    np.testing.assert_array_equal(t.gain, [1.2, 2.1, 3.5, 5.4, 8.0])
+    np.testing.assert_array_equal(t.value, [1.2, 2.1, 3.5, 5.4, 8.0])
     np.testing.assert_array_equal(t.se, [0.4, 0.3, 0.4, 0.5, 0.6])
     assert t.size_unit == "B" and t.benchmark is None
 
@@ -30,7 +30,7 @@ def test_column_aliases_and_units(write_csv, header, unit, factor):
     t = load_gain_table(write_csv(header + "\n2,1.0,0.1\n4,2.0,0.2\n"))
     assert t.size_unit == unit
     np.testing.assert_allclose(t.size, np.array([2.0, 4.0]) * factor)
-    np.testing.assert_allclose(t.gain, [1.0, 2.0])
+    np.testing.assert_allclose(t.value, [1.0, 2.0])
 
 
 def test_size_unit_flag_applies_to_unitless_column(write_csv):
@@ -72,12 +72,12 @@ def test_missing_file_and_directory(tmp_path):
 
 def test_duplicates_allowed_across_by_levels(write_csv):
     text = "size_m,gain,se,richness\n1,2,0.1,0\n1,3,0.1,1\n2,4,0.1,0\n2,5,0.1,1\n"
-    with pytest.raises(DataError, match="--by .*richness"):
+    with pytest.raises(DataError, match="by=COLUMN .*richness"):
         load_gain_table(write_csv(text))
     t = load_gain_table(write_csv(text), by=("richness",))
     groups = t.split(["richness"])
     assert set(groups) == {"0", "1"}
-    np.testing.assert_array_equal(groups["1"].gain, [3, 5])
+    np.testing.assert_array_equal(groups["1"].value, [3, 5])
 
 
 def test_benchmarks_select_and_pool(write_csv):
@@ -85,10 +85,10 @@ def test_benchmarks_select_and_pool(write_csv):
             "4,A,5.0,0.5\n")
     t = load_gain_table(write_csv(text))
     assert t.benchmarks == ["A", "B"]
-    np.testing.assert_array_equal(t.select("B").gain, [3.0, 4.0])
+    np.testing.assert_array_equal(t.select("B").value, [3.0, 4.0])
     pooled = t.pooled()
     np.testing.assert_allclose(pooled.size, [1, 2])  # size 4 lacks benchmark B
-    np.testing.assert_allclose(pooled.gain, [2.0, 3.0])
+    np.testing.assert_allclose(pooled.value, [2.0, 3.0])
     np.testing.assert_allclose(pooled.se, [np.hypot(0.3, 0.4) / 2] * 2)
     assert any("dropped" in note for note in pooled.notes)
     with pytest.raises(DataError, match="no benchmark 'C'"):
@@ -104,10 +104,10 @@ def test_accuracy_table_gains_and_binomial_se(qwen_csv):
     sel = raw[(raw.size_b == 8) & (raw.benchmark == "HMMT25")].set_index("method")
     p_t, p_b, n = sel.accuracy_pct["OPSD"] / 100, sel.accuracy_pct["SFT"] / 100, 30
     row = (t.size == 8) & (t.benchmark == "HMMT25")
-    assert t.gain[row][0] == pytest.approx(47.1 - 44.7)
+    assert t.value[row][0] == pytest.approx(47.1 - 44.7)
     assert t.se[row][0] == pytest.approx(100 * np.sqrt(p_t * (1 - p_t) / n + p_b * (1 - p_b) / n))
     vs_base = load_gain_table(qwen_csv, treatment="OPSD", baseline="Base")
-    assert vs_base.gain[(vs_base.size == 1.7) & (vs_base.benchmark == "AIME24")][0] == pytest.approx(1.2)
+    assert vs_base.value[(vs_base.size == 1.7) & (vs_base.benchmark == "AIME24")][0] == pytest.approx(1.2)
 
 
 def test_accuracy_table_errors(qwen_csv, write_csv):

@@ -9,7 +9,7 @@ from scipy.optimize import nnls
 from scalefit.cli import main
 from scalefit.data import GainTable, load_gain_table
 from scalefit.io import _jsonable
-from scalefit.studies.decompose import (COMPONENTS, PAPER_TABLE2, _nnls_small, bounds, components,
+from scalefit.studies.decompose import (COMPONENTS, PAPER_TABLE2, nnls_small, bounds, components,
                                         fit_decomposition, jacobian, paper_check, sample_posterior,
                                         shares, value)
 
@@ -64,7 +64,7 @@ def test_small_nnls_equals_scipy_nnls():
     B = rng.normal(size=(200, 3, 6))
     y = rng.normal(size=6)
     w = rng.uniform(0.5, 2.0, 6)
-    a, chi2 = _nnls_small(B, y, w)
+    a, chi2 = nnls_small(B, y, w)
     for p in range(200):
         ref, rnorm = nnls((B[p] * np.sqrt(w)).T, y * np.sqrt(w))
         assert chi2[p] == pytest.approx(rnorm**2, rel=1e-9, abs=1e-12)
@@ -78,7 +78,7 @@ def test_fit_sums_to_its_total_and_fits_the_data(paper, paper_fit):
     observed = np.isfinite(d.observed)
     assert observed.sum() == 3  # 0.5, 1 and 8 B of Table 2's sizes are measured
     assert d.chi2 < 0.01  # six parameters through five points: an essentially exact fit
-    np.testing.assert_allclose(value(d.params, paper.size), paper.gain, atol=0.05)
+    np.testing.assert_allclose(value(d.params, paper.size), paper.value, atol=0.05)
     frame = d.to_frame()
     assert list(frame["size"]) == [0.5, 1, 8, 70, 405]
     np.testing.assert_allclose(frame[list(COMPONENTS)].sum(axis=1), frame["total"], rtol=1e-13)
@@ -109,7 +109,7 @@ def test_posterior_share_interval_is_wide_and_close_to_the_prior(paper, paper_fi
     assert ci[1] - ci[0] > 0.6
     assert abs((ci[1] - ci[0]) - (prior[1] - prior[0])) < 0.3
     # The draws fit the data: the likelihood, not only the prior, shapes the chain.
-    chi2 = np.sum(((paper.gain - value(post.theta, paper.size)) / paper.se) ** 2, axis=1)
+    chi2 = np.sum(((paper.value - value(post.theta, paper.size)) / paper.se) ** 2, axis=1)
     assert np.median(chi2) < 8
 
 

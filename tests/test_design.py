@@ -1,4 +1,4 @@
-"""Next-experiment design (seed 000, section 2.4): the criterion against known answers."""
+"""Next-experiment design (the scaling paper, section 2.4): the criterion against known answers."""
 
 import json
 
@@ -7,11 +7,26 @@ import pytest
 
 from scalefit.cli import main
 from scalefit.core.average import fit_laws
+from scalefit.core.laws import get_law
 from scalefit.data import load_gain_table
 from scalefit.io import _jsonable
-from scalefit.studies.design import design_laws as design, linear_variance_after
+from scalefit.studies.design import design_laws as design
 
 CANDIDATES = [0.3, 3.0, 14.0, 32.0, 70.0, 405.0]
+
+
+def linear_variance_after(table, law: str, candidate: float, new_se: float,
+                          target: float) -> float:
+    """Closed form for a law linear in its parameters: the delta-method variance at ``target``
+    after adding a point at ``candidate`` with SE ``new_se``, g_T (XᵀWX + x_c x_cᵀ/σ²)⁻¹ g_Tᵀ.
+    (For such a law it does not depend on the new observation.)"""
+    spec = get_law(law)
+    assert spec.linear
+    x = np.append(table.size, candidate)
+    s = np.append(table.se, new_se)
+    X = spec.jacobian(np.zeros(spec.k), x) / s[:, None]
+    g = spec.jacobian(np.zeros(spec.k), np.array([target]))[0]
+    return float(g @ np.linalg.inv(X.T @ X) @ g)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ def paper(paper_csv):
 
 def _statsmodels_wls(design, table):
     """WLS with the SEs as absolute sigma: weights 1/se², scale fixed at 1."""
-    model = sm.WLS(table.gain, design, weights=1.0 / table.se**2)
+    model = sm.WLS(table.value, design, weights=1.0 / table.se**2)
     return model, model.fit(cov_type="fixed scale", cov_kwds={"scale": 1.0})
 
 
@@ -26,7 +26,7 @@ def _statsmodels_wls(design, table):
     ("sqrt_log", lambda n: np.column_stack([np.sqrt(np.log1p(n)), np.log1p(n), np.ones_like(n)])),
 ])
 def test_linear_laws_equal_statsmodels_wls(paper, name, design):
-    fit = fit_law(name, paper.size, paper.gain, paper.se)
+    fit = fit_law(name, paper.size, paper.value, paper.se)
     model, ref = _statsmodels_wls(design(paper.size), paper)
     np.testing.assert_allclose(fit.params, ref.params, rtol=1e-10)
     np.testing.assert_allclose(fit.param_se, ref.bse, rtol=1e-8)
@@ -41,7 +41,7 @@ def test_linear_laws_equal_statsmodels_wls(paper, name, design):
 
 def test_nonlinear_fit_matches_statsmodels_at_fixed_exponent(paper):
     """The power law at its optimum: a equals WLS of y on N^b with b held at the fit's value."""
-    fit = fit_law("power", paper.size, paper.gain, paper.se)
+    fit = fit_law("power", paper.size, paper.value, paper.se)
     b = fit.params[1]
     _, ref = _statsmodels_wls(paper.size[:, None] ** b, paper)
     np.testing.assert_allclose(fit.params[0], ref.params[0], rtol=1e-7)
@@ -113,7 +113,7 @@ def test_aicc_on_three_points_says_why_it_cannot_weight():
 
     table = GainTable([1.0, 2.0, 4.0], [1.0, 2.1, 2.9], [0.3, 0.3, 0.4], source="t3.csv")
     assert np.isclose(sum(fit_laws(table, criterion="aic").weights.values()), 1.0)
-    with pytest.raises(ScalefitError, match="t3.csv: AICc needs more points.*--criterion aic"):
+    with pytest.raises(ScalefitError, match="t3.csv: AICc needs more points.*criterion=aic"):
         fit_laws(table, criterion="aicc")
 
 

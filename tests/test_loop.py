@@ -72,7 +72,7 @@ def test_state_from_other_settings_is_refused(tmp_path):
 
 
 def test_three_real_rounds_each_append_a_measured_row(tmp_path, capsys):
-    """Issue 7: the smoke preset's sweep, then three rounds of the real runner, each choosing a
+    """The closed loop: the smoke preset's sweep, then three rounds of the real runner, each choosing a
     size, training it and appending its measured rows; then a rerun with the same budget does
     nothing, and an interrupted round resumes without a new one. The candidates are smaller than
     the smoke preset's default ones to keep CI short; the test below runs the defaults."""

@@ -34,7 +34,7 @@ def test_log_law_posterior_mean_is_the_wls_estimate(paper, log_posterior):
     about ±2-3%)."""
     post = log_posterior
     assert post.converged, post.problems()
-    wls = fit_law("logarithmic", paper.size, paper.gain, paper.se)
+    wls = fit_law("logarithmic", paper.size, paper.value, paper.se)
     draws = post.draws
     diag = post.diagnostics()
     for j, p in enumerate(post.params):
@@ -48,7 +48,7 @@ def test_log_law_posterior_predictive_matches_the_delta_method(paper, log_poster
     """The posterior of a·ln N + c at each size is normal with the delta-method SD; its central
     95% interval is mean ± 1.96 SD (tolerance 0.15 SD: quantiles from a few thousand effective
     draws)."""
-    wls = fit_law("logarithmic", paper.size, paper.gain, paper.se)
+    wls = fit_law("logarithmic", paper.size, paper.value, paper.se)
     mean, sd = wls.predict(SIZES), wls.predict_sd(SIZES)
     pred = log_posterior.predict(SIZES)
     np.testing.assert_allclose(pred.std(axis=0), sd, rtol=0.1)
@@ -82,7 +82,7 @@ def test_non_convergence_names_law_parameter_and_fix(paper):
     assert not post.converged
     problems = post.problems()
     assert any("law saturating" in p and "parameter a" in p for p in problems)
-    assert all("--mcmc-steps" in p for p in problems)
+    assert all("steps per walker" in p for p in problems)
 
 
 def test_prior_is_the_laws_bounds_where_finite(paper, log_posterior):
@@ -90,7 +90,7 @@ def test_prior_is_the_laws_bounds_where_finite(paper, log_posterior):
     assert post.prior_low[1] == -10.0 and post.prior_high[1] == 10.0  # the registry's b bounds
     assert np.all((post.draws >= post.prior_low) & (post.draws <= post.prior_high))
     # unbounded parameters: a proper box at least 20 SE either side of the estimate
-    wls = fit_law("logarithmic", paper.size, paper.gain, paper.se)
+    wls = fit_law("logarithmic", paper.size, paper.value, paper.se)
     assert np.all(log_posterior.prior_high - wls.params >= 20 * wls.param_se)
     assert np.all(wls.params - log_posterior.prior_low >= 20 * wls.param_se)
 

@@ -51,7 +51,7 @@ def test_lfo_errors_by_hand(paper):
     """The first LFO origin fits the two smallest points; its error at 2B is checked by refitting."""
     errors = lfo_errors(paper)
     first = fit_laws(paper.take([0, 1])).predict([2.0, 4.0, 8.0])
-    np.testing.assert_allclose(errors.error[:3], paper.gain[2:] - first.mean)
+    np.testing.assert_allclose(errors.error[:3], paper.value[2:] - first.mean)
     np.testing.assert_allclose(errors.distance[:3], np.log(np.array([2, 4, 8]) / 1.0))
     assert len(errors) == 3 + 2 + 1
 

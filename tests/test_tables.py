@@ -146,7 +146,7 @@ def test_fractions_refused_unless_the_unit_is_given(write_csv, capsys, paper_fit
     assert result["gain_unit"] == "percentage points"
     assert "gains in percentage points (pp)" in printed
     assert "multiplied by 100 to percentage points" in printed
-    assert any("--gain-unit fraction" in n for n in result["notes"])
+    assert any("given as fractions, multiplied by 100" in n for n in result["notes"])
     as_pp, _ = fit_json(capsys, path, "--gain-unit", "pp")
     np.testing.assert_allclose(as_pp["data"]["gain"], np.array(PAPER["gain"]) / 100)
 

@@ -100,7 +100,7 @@ PAPER_FIGURES = [
     new_code_cell(
         "dec = fit_decomposition(table, posterior=False, seed=0)\n"
         "print('identified:', dec.identifiable, '-', '; '.join(dec.reasons))\n"
-        "display(figures_analyses.figure_decomposition(dec, (table.size, table.gain, table.se)))\n"
+        "display(figures_analyses.figure_decomposition(dec, (table.size, table.value, table.se)))\n"
         "dec.to_frame().round(2)"),
     new_markdown_cell("Figure 4: synthetic validation (40 replicates per regime here; the "
                       "command's default is 200)."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from scalefit import __version__
@@ -20,6 +21,17 @@ average them, and extrapolate with honest uncertainty.
 Example:
   scalefit fit data/opsd_scaling_paper.csv --at 14,70,405
 """
+
+
+# The library names its parameters in its messages (gain_unit=fraction); the CLI says the flag.
+FLAGS = {"gain_unit": "--gain-unit", "size_unit": "--size-unit", "by": "--by",
+         "criterion": "--criterion", "treatment": "--treatment", "baseline": "--baseline",
+         "external": "--external", "bounds": "--range"}
+
+
+def in_flags(message: str) -> str:
+    """``message`` with each ``parameter=VALUE`` of the library written as the CLI's flag."""
+    return re.sub(r"\b(" + "|".join(FLAGS) + r")=", lambda m: FLAGS[m.group(1)] + " ", message)
 
 
 class Parser(argparse.ArgumentParser):
@@ -48,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except ScalefitError as err:
-        print(f"scalefit {args.command}: error: {err}", file=sys.stderr)
+        print(f"scalefit {args.command}: error: {in_flags(str(err))}", file=sys.stderr)
         return 2
     except OSError as err:  # unreadable input, unwritable output
         print(f"scalefit {args.command}: error: {err}", file=sys.stderr)

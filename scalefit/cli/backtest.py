@@ -10,9 +10,9 @@ import pandas as pd
 from scalefit.cli.common import (add_table_arguments, int_at_least, load_groups, method_help,
                                  name_list)
 from scalefit.errors import ScalefitError
-from scalefit.studies.backtest import DEFAULT_METHODS
+from scalefit.studies.backtest import BACKTEST_METHODS
 from scalefit.studies.curves import CORPORA, CURVE_SETS, DEFAULT_EXTERNAL
-from scalefit.studies.scoring import LEVELS, with_reference
+from scalefit.studies.scoring import LEVELS, level_key, with_reference
 
 EXAMPLES = """\
 examples:
@@ -65,7 +65,7 @@ def add_parser(sub) -> None:
     g.add_argument("--holdout", type=int_at_least(1), default=1, metavar="K",
                    help="number of largest distinct sizes held out (default 1)")
     g.add_argument("--methods", type=name_list, default=None, metavar="M[,M]",
-                   help=f"methods scored (default {','.join(DEFAULT_METHODS)}; with --curves "
+                   help=f"methods scored (default {','.join(BACKTEST_METHODS)}; with --curves "
                         "every registered method); persistence, the reference of the skill, is "
                         "always scored")
     g.add_argument("--levels", type=_levels, default=list(LEVELS),
@@ -95,16 +95,19 @@ def run_curves(args: argparse.Namespace) -> int:
 
     methods = tuple(METHODS if args.methods is None else with_reference(args.methods))
     scores, coverage, summaries = [], {}, {}
-    cols = ["method", "points", "skill", "skill_per_curve", "median_abs_error", "median_ape",
-            "coverage68", "coverage95", "median_width95", "interval_score95_abs", "outside_range"]
+    wide = level_key(max(args.levels))
+    cols = (["method", "points", "skill", "skill_per_curve", "median_abs_error", "median_ape"]
+            + [f"coverage{level_key(v)}" for v in args.levels]
+            + [f"median_width{wide}", f"interval_score{wide}_abs", "outside_range"])
     with make_executor(args.workers, args.scheduler) as executor:
         for name in args.curves:
             curves = external_curves(name, args.external)
-            frame = score_curves(curves, methods, quiet=args.quiet,
+            frame = score_curves(curves, methods, quiet=args.quiet, levels=args.levels,
                                  executor=None if args.workers == 1 and not args.scheduler
                                  else executor).assign(curve_set=name)
             scores.append(frame)
-            summaries[name] = summarise(frame, relative=CORPORA[name].relative)
+            summaries[name] = summarise(frame, relative=CORPORA[name].relative,
+                                        levels=args.levels)
             coverage[name] = coverage_curve(frame)
             print(f"== {name} ({CORPORA[name].kind}): {CORPORA[name].title}; {len(curves)} "
                   "curves, held-out points scored per method ==")
@@ -113,7 +116,8 @@ def run_curves(args: argparse.Namespace) -> int:
         names = [n for n in args.curves if CORPORA[n].kind == kind]
         if len(names) > 1:
             frames = {n: f for n, f in zip(args.curves, scores) if n in names}
-            pooled = summarise(pool_corpora(frames), relative=CORPORA[names[0]].relative)
+            pooled = summarise(pool_corpora(frames), relative=CORPORA[names[0]].relative,
+                               levels=args.levels)
             print(f"== pooled {kind}: {', '.join(names)}, each corpus weighing the same ==")
             print(to_markdown(pooled[[c for c in cols if c in pooled]], 3))
     if args.plot:
@@ -154,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     if args.table is None:
         raise ScalefitError("give a gain table to backtest, or --curves obsscaling,learning")
     if args.methods is None:
-        args.methods = list(DEFAULT_METHODS)
+        args.methods = list(BACKTEST_METHODS)
     groups = load_groups(args)
     tables = {(label if label is not None else table.source): table
               for label, table in groups.items()}

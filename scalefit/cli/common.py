@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
-
 import numpy as np
 
 from scalefit.core.bounds import parse_range
-from scalefit.data import GAIN_UNITS, UNIT_FACTORS, GainTable, load_gain_table
-from scalefit.errors import DataError
+from scalefit.data import GAIN_UNITS, UNIT_FACTORS, GainTable
 
 
 def size_list(text: str) -> list[float]:
@@ -116,18 +113,13 @@ def value_range(text: str) -> tuple[float, float]:
 
 
 def load_groups(args: argparse.Namespace) -> dict[str | None, GainTable]:
-    """The table(s) to fit: ``{None: table}`` for one fit, ``{label: table}`` for several."""
-    table = load_gain_table(args.table, size_unit=args.size_unit, treatment=args.treatment,
-                            baseline=args.baseline, by=tuple(args.by), gain_unit=args.gain_unit)
-    if args.range is not None:
-        outside = (table.gain < args.range[0]) | (table.gain > args.range[1])
-        if outside.any():
-            row = int(np.flatnonzero(outside)[0])
-            raise DataError(f"{table.source}, row {row + 1}: gain {table.gain[row]:g} is outside "
-                            f"--range {args.range[0]:g},{args.range[1]:g}")
-        table = replace(table, bounds=args.range)
-    if args.benchmark is not None:
-        table = table.select(args.benchmark)
+    """The table(s) to fit, read by ``sf.load``: ``{None: table}`` for one fit, ``{label: table}``
+    for several (each benchmark of a multi-benchmark table, each level of ``--by``)."""
+    from scalefit.api import load
+
+    table = load(args.table, size_unit=args.size_unit, treatment=args.treatment,
+                 baseline=args.baseline, by=tuple(args.by), gain_unit=args.gain_unit,
+                 bounds=args.range, benchmark=args.benchmark)
     by = list(args.by)
     if args.benchmark is None and table.benchmark is not None and (
             args.per_benchmark or len(table.benchmarks) > 1):
@@ -135,5 +127,3 @@ def load_groups(args: argparse.Namespace) -> dict[str | None, GainTable]:
     if not by:
         return {None: table}
     return table.split(by)
-
-

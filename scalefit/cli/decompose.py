@@ -14,7 +14,7 @@ examples:
   scalefit decompose data/opsd_scaling_paper.csv --paper-check --json decomposition.json
   scalefit decompose data/opsd_scaling_paper.csv --no-mcmc --share-at 405
 
-Fits Δ = α N^β + γ (1 − e^(−N/N_char)) + δ ln(1 + η N) (seed 000, eq. 10-13) and reports the
+Fits Δ = α N^β + γ (1 − e^(−N/N_char)) + δ ln(1 + η N) (the scaling paper, eq. 10-13) and reports the
 components at --at (Table 2), then shows whether the data determine them: the rank of the
 Jacobian, equally good fits with different shares, the profile likelihood of each component's
 share at --share-at, and (emcee) its posterior next to its prior. See docs/analyses.md.

@@ -1,4 +1,4 @@
-"""``scalefit design``: which model size to measure next (seed 000, §2.4, eq. 14, Figure 6)."""
+"""``scalefit design``: which model size to measure next (the scaling paper, §2.4, eq. 14, Figure 6)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import numpy as np
 
 from scalefit.cli.common import (add_table_arguments, int_at_least, load_groups, open_interval,
                                  size_list)
-from scalefit.core.average import CRITERIA as WEIGHT_CRITERIA
+from scalefit.core.average import CRITERIA
 from scalefit.data import normalise_name, read_table
 from scalefit.errors import DataError, ScalefitError
 from scalefit.methods import DEFAULT_METHOD, METHODS, method_names
 from scalefit.sizes import default_candidates
-from scalefit.studies.design import CRITERIA, DRAWS, FORECAST_CRITERIA
+from scalefit.studies.design import DESIGN_RULES, DRAWS, FORECAST_DESIGN_RULES
 
 POSITIVE = open_interval(0.0, np.inf, "a positive number")
 
@@ -62,10 +62,10 @@ def add_parser(sub) -> None:
                    help=f"the forecast whose interval at the target the new point should shrink "
                         f"(default {DEFAULT_METHOD}: {METHODS[DEFAULT_METHOD].summary}); paper: "
                         f"the laws' eq. 9 variance and eq. 14. Any of: {', '.join(method_names())}")
-    g.add_argument("--criterion", choices=CRITERIA, default="reduction",
+    g.add_argument("--criterion", choices=DESIGN_RULES, default="reduction",
                    help="ranking criterion (default reduction; info_value, eq. 14, with "
                         "--method paper only)")
-    g.add_argument("--weights", choices=WEIGHT_CRITERIA, default="aic",
+    g.add_argument("--weights", choices=CRITERIA, default="aic",
                    help="information criterion of the law weights (--method paper; default aic)")
     g.add_argument("--sims", type=int_at_least(2), default=None, metavar="S",
                    help="simulated measurements per candidate (default 200; 400 with "
@@ -108,14 +108,14 @@ def _candidates(text: str, costs):
 
 
 def run(args: argparse.Namespace) -> int:
+    from scalefit.api import design
     from scalefit.io import atomic_write_csv, atomic_write_json
     from scalefit.report.text import format_design, format_forecast_design
-    from scalefit.studies.design import design
 
     paper = args.method in ("paper", "average")
-    if not paper and args.criterion not in FORECAST_CRITERIA:
+    if not paper and args.criterion not in FORECAST_DESIGN_RULES:
         raise ScalefitError(f"--criterion {args.criterion} ranks the laws (eq. 14): use it with "
-                            f"--method paper, or one of {', '.join(FORECAST_CRITERIA)}")
+                            f"--method paper, or one of {', '.join(FORECAST_DESIGN_RULES)}")
     options = ({"draws": args.draws, "weights_criterion": args.weights} if paper else {})
     groups = load_groups(args)
     payloads = {}

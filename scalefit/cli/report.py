@@ -60,7 +60,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from scalefit.data import load_gain_table
+    from scalefit.api import load
     from scalefit.errors import ScalefitError
     from scalefit.methods import predictive
     from scalefit.report.html import write_html_report
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                             "); the report draws one table: pick one with --benchmark NAME "
                             "(or 'mean'), and pass the per-benchmark table as --benchmarks-from")
     table = next(iter(groups.values()))
-    extra = load_gain_table(args.benchmarks_from) if args.benchmarks_from else None
+    extra = load(args.benchmarks_from) if args.benchmarks_from else None
     settings = ReportSettings(sizes=tuple(args.at) if args.at else None, target=args.target,
                               candidates=tuple(args.candidates) if args.candidates else None,
                               criterion=args.criterion, seed=args.seed, bootstrap=args.bootstrap,

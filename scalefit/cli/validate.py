@@ -1,4 +1,4 @@
-"""``scalefit validate``: synthetic validation of the extrapolation methods (seed 000, §2.3, Fig. 4)."""
+"""``scalefit validate``: synthetic validation of the extrapolation methods (the scaling paper, §2.3, Fig. 4)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from scalefit.cli.common import (add_table_arguments, int_at_least, load_groups,
                                  name_list, open_interval, size_list)
 from scalefit.core.laws import LAWS
 from scalefit.studies.scoring import TWO_SIGMA
-from scalefit.studies.validate import DEFAULT_METHODS, EVAL_SIZES, REGIMES
+from scalefit.studies.validate import VALIDATION_METHODS, EVAL_SIZES, REGIMES
 
 EXAMPLES = """\
 examples:
@@ -51,8 +51,8 @@ def add_parser(sub) -> None:
     g.add_argument("--regimes", type=name_list, default=list(REGIMES), metavar="LAW[,LAW]",
                    help=f"ground-truth laws (default {','.join(REGIMES)}; any of "
                         f"{', '.join(LAWS)})")
-    g.add_argument("--methods", type=name_list, default=list(DEFAULT_METHODS),
-                   metavar="M[,M]", help=f"methods scored (default {','.join(DEFAULT_METHODS)})")
+    g.add_argument("--methods", type=name_list, default=list(VALIDATION_METHODS),
+                   metavar="M[,M]", help=f"methods scored (default {','.join(VALIDATION_METHODS)})")
     g.add_argument("--level", type=open_interval(0.0, 1.0, "a number in (0, 1)"), default=TWO_SIGMA,
                    help="central interval level scored (default 0.9545 = ±2σ)")
     x = p.add_argument_group("execution")
@@ -80,10 +80,10 @@ def _suffixed(path: str, label: str | None) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scalefit.api import validate
     from scalefit.executor import make_executor
     from scalefit.io import atomic_write_csv, atomic_write_json
     from scalefit.report.text import format_validation
-    from scalefit.studies.validate import validate
 
     groups = load_groups(args)
     with make_executor(args.workers, args.scheduler) as executor:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scalefit.core.fit import BatchFit, FitResult, fit_law
-from scalefit.core.laws import LAWS, PAPER_LAWS
+from scalefit.core.laws import PAPER_LAWS, get_law
 from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
 
@@ -24,7 +24,7 @@ CRITERIA = ("aic", "aicc", "bic")
 
 
 def akaike_weights(scores, axis: int = -1) -> np.ndarray:
-    """w_m = exp(−Δ_m / 2) / Σ exp(−Δ_m' / 2), Δ_m = score_m − min score (seed 000, eq. 7).
+    """w_m = exp(−Δ_m / 2) / Σ exp(−Δ_m' / 2), Δ_m = score_m − min score (the scaling paper, eq. 7).
 
     Works for AIC, AICc or BIC scores along ``axis``. Non-finite scores (a failed or skipped fit,
     AICc with too few points) get weight 0; if every score is non-finite all weights are NaN.
@@ -86,7 +86,7 @@ class AveragedPrediction:
 
 
 def model_average(law_mean, law_sd, weights):
-    """Model-averaged mean, within and between variance (seed 000, eq. 8-9).
+    """Model-averaged mean, within and between variance (the scaling paper, eq. 8-9).
 
     ``law_mean`` and ``law_sd`` have the laws on axis −2 and sizes on axis −1; ``weights`` has the
     laws on its last axis (leading axes, e.g. bootstrap replicates, broadcast). Laws of weight 0
@@ -170,7 +170,7 @@ class AveragedFit:
             "gain_unit": "percentage points",
             "criterion": self.criterion,
             "n_points": len(self.table),
-            "data": {"size": self.table.size.tolist(), "gain": self.table.gain.tolist(),
+            "data": {"size": self.table.size.tolist(), "gain": self.table.value.tolist(),
                      "se": self.table.se.tolist()},
             "notes": list(self.table.notes) + list(self.notes),
             "laws": laws,
@@ -218,11 +218,8 @@ def fit_laws(table: GainTable, *, criterion: str = "aic", laws: list[str] | None
     """
     if criterion not in CRITERIA:
         raise ScalefitError(f"unknown criterion {criterion!r}; choose from {', '.join(CRITERIA)}")
-    names = list(PAPER_LAWS) if laws is None else laws
-    for name in names:
-        if name not in LAWS:
-            raise ScalefitError(f"unknown law {name!r}; choose from {', '.join(LAWS)}")
-    fits = {name: fit_law(name, table.size, table.gain, table.se, size_unit=table.size_unit)
+    names = [get_law(n).name for n in (PAPER_LAWS if laws is None else laws)]
+    fits = {name: fit_law(name, table.size, table.value, table.se, size_unit=table.size_unit)
             for name in names}
     notes = [f"{name} {fit.status}: {fit.message}" for name, fit in fits.items() if not fit.converged]
     result = AveragedFit(table, fits, criterion, notes)
@@ -232,13 +229,13 @@ def fit_laws(table: GainTable, *, criterion: str = "aic", laws: list[str] | None
         result.notes.append(f"{criterion.upper()} undefined with {len(table)} points; AIC used")
         return result
     if not any(np.isfinite(s) for s in result.scores.values()):
-        fewest = min(LAWS[n].k for n in names)
+        fewest = min(get_law(n).k for n in names)
         if all(f.status == "skipped" for f in fits.values()):
             reason = f"{len(table)} point(s) are too few for any law (the smallest needs {fewest})"
         elif criterion == "aicc" and any(f.converged for f in fits.values()):
             reason = (f"AICc needs more points than parameters + 1, and {len(table)} point(s) "
                       f"leave it undefined for every law (the smallest has {fewest}); use "
-                      "--criterion aic or bic")
+                      "criterion=aic or criterion=bic")
         else:
             reason = f"no law could be fitted ({'; '.join(notes)})"
         raise ScalefitError(f"{table.source}: {reason}")

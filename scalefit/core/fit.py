@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares
 
-from scalefit.core.laws import LAWS, PAPER_LAWS, Law
+from scalefit.core.laws import PAPER_LAWS, Law, get_law
 from scalefit.errors import ScalefitError
 from scalefit.progress import progress
 
@@ -70,7 +70,7 @@ _GRID_POINTS = {1: 161, 2: 31, 3: 13}
 
 
 def information_criteria(chi2, k, n):
-    """AIC, AICc and BIC with chi² in place of −2 ln L (seed 000, eq. 6).
+    """AIC, AICc and BIC with chi² in place of −2 ln L (the scaling paper, eq. 6).
 
     With known σ the Gaussian log-likelihood is −chi²/2 plus a constant shared by every law, so
     differences between laws, and hence the weights, are exact. AICc adds the small-sample term
@@ -104,7 +104,7 @@ class FitResult:
 
     @property
     def spec(self) -> Law:
-        return LAWS[self.law]
+        return get_law(self.law)
 
     @property
     def k(self) -> int:
@@ -194,7 +194,7 @@ class BatchFit:
 
     @property
     def spec(self) -> Law:
-        return self.law_spec if self.law_spec is not None else LAWS[self.law]
+        return self.law_spec if self.law_spec is not None else get_law(self.law)
 
     @property
     def k(self) -> int:
@@ -218,7 +218,7 @@ class BatchFit:
         return int(np.sum(self.retried))
 
     def criteria(self) -> dict[str, np.ndarray]:
-        """AIC, AICc and BIC per replicate (seed 000, eq. 6); NaN where the fit failed."""
+        """AIC, AICc and BIC per replicate (the scaling paper, eq. 6); NaN where the fit failed."""
         crit = information_criteria(self.chi2, self.k, self.n)
         return {key: np.where(self.converged, v, np.nan) for key, v in crit.items()}
 
@@ -483,7 +483,7 @@ def scipy_fit(law: Law | str, sizes, gains, se, starts=None):
     """The reference fit: scipy's bounded trust-region least squares of chi² from each start
     (default: the law's own starting points) and then from the law's starts, keeping the lowest
     chi². Returns (theta, chi², cov, at_bound (k,) bool) or None when no start converged."""
-    law = LAWS[law] if isinstance(law, str) else law
+    law = get_law(law)
     x, y, se = (np.asarray(v, dtype=float) for v in (sizes, gains, se))
     lo, hi = (np.asarray(v, float) for v in law.bounds(x, y))
     span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
@@ -515,7 +515,7 @@ def fit_law_batch(law: Law | str, sizes, Y, se, start=None, *, y_ref=None, retry
     starts). Rows are processed ``chunk`` at a time to bound memory. See the module docstring for
     the method and the convergence criterion ``tol``.
     """
-    law = LAWS[law] if isinstance(law, str) else law
+    law = get_law(law)
     x = np.asarray(sizes, dtype=float)
     Y = np.atleast_2d(np.asarray(Y, dtype=float))
     R, n = Y.shape
@@ -634,10 +634,7 @@ def fit_laws_batch(sizes, Y, se, *, laws=None, starts: dict | None = None, y_ref
 
     ``starts`` maps a law name to its warm start (e.g. ``{name: fit.params}``).
     """
-    names = list(PAPER_LAWS) if laws is None else list(laws)
-    unknown = [n for n in names if n not in LAWS]
-    if unknown:
-        raise ScalefitError(f"unknown law {unknown[0]!r}; choose from {', '.join(LAWS)}")
+    names = [get_law(n).name for n in (PAPER_LAWS if laws is None else laws)]
     starts = starts or {}
     fits = {}
     for name in progress(names, desc=desc, quiet=quiet, unit="law"):

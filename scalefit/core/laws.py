@@ -207,9 +207,12 @@ LAWS: dict[str, Law] = {
 PAPER_LAWS: tuple[str, ...] = ("power", "logarithmic", "saturating", "sigmoid", "sqrt_log")
 
 
-def get_law(name: str) -> Law:
-    """The registered law called ``name`` (a clear error listing the choices otherwise)."""
+def get_law(law: "str | Law") -> Law:
+    """The registered law called ``law`` (a ``Law`` is returned as it is); the one error for an
+    unknown name, listing the choices."""
+    if isinstance(law, Law):
+        return law
     try:
-        return LAWS[name]
+        return LAWS[law]
     except KeyError:
-        raise ScalefitError(f"unknown law {name!r}; choose from {', '.join(LAWS)}") from None
+        raise ScalefitError(f"unknown law {law!r}; choose from {', '.join(LAWS)}") from None

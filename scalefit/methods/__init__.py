@@ -8,8 +8,9 @@ lists); a new method is one module plus one line here. ``mcmc`` (the posterior s
 
 from scalefit.methods.base import (ALIASES, DEFAULT_METHOD, METHODS, EmpiricalPredictive, Method,
                                    Predictive, PredictiveBase, ReplicateBatch,
-                                   TransformedPredictive, get_method, method_names, predictive,
-                                   register, resolve_methods)
+                                   TransformedPredictive, get_method, labelled_methods,
+                                   method_list, method_names, predictive, register,
+                                   resolve_methods)
 
 from scalefit.methods import law  # noqa: F401,E402  each law alone
 from scalefit.methods import paper  # noqa: F401,E402  average (the paper's recipe), aicc, bic
@@ -22,5 +23,5 @@ from scalefit.methods import naive  # noqa: F401,E402  persistence, loglinear_la
 from scalefit.methods import damped  # noqa: F401,E402  damped_trend (the default)
 
 __all__ = ["ALIASES", "DEFAULT_METHOD", "METHODS", "EmpiricalPredictive", "Method", "Predictive",
-           "PredictiveBase", "ReplicateBatch", "TransformedPredictive", "get_method", "method_names", "predictive",
-           "register", "resolve_methods"]
+           "PredictiveBase", "ReplicateBatch", "TransformedPredictive", "get_method", "labelled_methods", "method_list",
+           "method_names", "predictive", "register", "resolve_methods"]

@@ -310,23 +310,30 @@ def get_method(name: str) -> Method:
     return METHODS[key]
 
 
-def resolve_methods(methods) -> dict[str, Callable]:
-    """Names (``METHODS`` keys or aliases) and/or callables → ``{name: method}`` in order.
+def method_list(methods) -> list:
+    """One method (a name or a callable) or several → a list: what every entry point accepts."""
+    return [methods] if isinstance(methods, str) or callable(methods) else list(methods)
 
-    A callable is named by its ``__name__``. Unknown names raise ``ScalefitError``.
-    """
-    if isinstance(methods, str) or callable(methods):
-        methods = [methods]
-    out: dict[str, Callable] = {}
-    for m in methods:
+
+def labelled_methods(methods) -> dict:
+    """Names (``METHODS`` keys or aliases) and/or callables → ``{label: method}`` in order, each
+    name labelled as the caller wrote it (``paper`` stays ``paper``), each callable by its
+    ``__name__``: the one place names and objects become methods. Unknown names raise
+    ``ScalefitError``, and so does an empty list."""
+    out = {}
+    for m in method_list(methods):
         if callable(m):
             out[getattr(m, "__name__", repr(m))] = m
-            continue
-        method = get_method(m)
-        out[method.name] = method
+        else:
+            out[m] = get_method(m)
     if not out:
         raise ScalefitError("no method given")
     return out
+
+
+def resolve_methods(methods) -> dict[str, Callable]:
+    """``labelled_methods`` keyed by the registered names (an alias becomes its method's name)."""
+    return {getattr(m, "name", label): m for label, m in labelled_methods(methods).items()}
 
 
 def predictive(table: GainTable, sizes, method: str = "paper") -> PredictiveBase:

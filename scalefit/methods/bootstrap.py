@@ -161,7 +161,7 @@ def bootstrap_replicates(table: GainTable, Y, sizes, *, fit: AveragedFit | None 
                          quiet: bool = False, level: float = 0.95, seed: int | None = None,
                          scheme: str = "data") -> BootstrapResult:
     """Refit every law to each row of ``Y`` (R, n: replicate gains at ``table.size`` with SEs
-    ``table.se``), recompute the weights per replicate and model-average (seed 000, section 2.5).
+    ``table.se``), recompute the weights per replicate and model-average (the scaling paper, section 2.5).
 
     Warm starts come from ``fit`` (the original ``fit_laws`` result) or ``starts`` ({law:
     params}); neither is needed, since each refit also searches a grid (see ``fit_law_batch``).
@@ -172,7 +172,7 @@ def bootstrap_replicates(table: GainTable, Y, sizes, *, fit: AveragedFit | None 
     if starts is None and fit is not None:
         starts = {n: fit.fits[n].params for n in names
                   if n in fit.fits and fit.fits[n].converged}
-    fits = fit_laws_batch(table.size, Y, table.se, laws=names, starts=starts, y_ref=table.gain,
+    fits = fit_laws_batch(table.size, Y, table.se, laws=names, starts=starts, y_ref=table.value,
                           quiet=quiet, desc="bootstrap")
     avg = average_batch(fits, sizes, criterion, within=False)
     skipped = [n for n, f in fits.items() if f.status == SKIPPED]
@@ -188,7 +188,7 @@ def bootstrap_replicates(table: GainTable, Y, sizes, *, fit: AveragedFit | None 
 def bootstrap(table: GainTable, sizes, n_replicates: int = 1000, seed: int | None = 0,
               criterion: str = "aic", laws=None, quiet: bool = False, *, scheme: str = "data",
               fit: AveragedFit | None = None, level: float = 0.95) -> BootstrapResult:
-    """Parametric bootstrap of seed 000, section 2.5, at ``sizes`` (table unit).
+    """Parametric bootstrap of the scaling paper, section 2.5, at ``sizes`` (table unit).
 
     Replicate r is y_r = c + σ ⊙ ε_r, ε_r ~ N(0, I) from ``numpy.random.default_rng(seed)``, with
     c the observed gains (``scheme="data"``, the paper's, default) or the model-averaged fitted
@@ -210,15 +210,15 @@ def bootstrap(table: GainTable, sizes, n_replicates: int = 1000, seed: int | Non
     eps = rng.standard_normal((n_replicates, len(table)))
     starts = None
     if fit is None:  # the point fits, by the same batched fitter (no scipy needed)
-        point = fit_laws_batch(table.size, table.gain[None, :], table.se, laws=laws,
-                               y_ref=table.gain)
+        point = fit_laws_batch(table.size, table.value[None, :], table.se, laws=laws,
+                               y_ref=table.value)
         starts = {n: f.theta[0] for n, f in point.items() if f.converged[0]}
         if not starts:
             raise ScalefitError(f"{table.source}: no law could be fitted")
         center_fitted = average_batch(point, table.size, criterion, within=False).mean[0]
     else:
         center_fitted = fit.predict(table.size).mean
-    center = table.gain if scheme == "data" else center_fitted
+    center = table.value if scheme == "data" else center_fitted
     Y = center + eps * table.se
     return bootstrap_replicates(table, Y, sizes, fit=fit, starts=starts, criterion=criterion,
                                 laws=laws, quiet=quiet, level=level, seed=seed, scheme=scheme)

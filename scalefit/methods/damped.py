@@ -222,7 +222,7 @@ def predict(table, sizes, priors=None, name: str = "damped_trend") -> Transforme
     the result, since its logit would stretch the small gains near −a into large z."""
     prior = (priors or KIND_PRIORS)[table.kind]
     bounds = model_range(table)
-    f = damped_forecast(table.size, table.gain, table.se, sizes, bounds, prior,
+    f = damped_forecast(table.size, table.value, table.se, sizes, bounds, prior,
                         prior_scale(table.kind, bounds))
     evidence = (f"φ = {f.phi:.2f} ± {np.sqrt(f.phi_var):.2f} after {f.origins} "
                 f"leave-future-out origin(s) (prior {prior.phi:g} ± {prior.phi_sd:g})"

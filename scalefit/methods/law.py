@@ -14,7 +14,7 @@ from scalefit.methods.base import Method, Predictive, ReplicateBatch, register
 
 def _law_method(law: Law) -> Method:
     def predict(table, sizes) -> Predictive:
-        fit = fit_law(law, table.size, table.gain, table.se, size_unit=table.size_unit)
+        fit = fit_law(law, table.size, table.value, table.se, size_unit=table.size_unit)
         notes = [] if fit.converged else [f"{law.name} {fit.status}: {fit.message}"]
         return Predictive(sizes, fit.predict(sizes), fit.predict_sd(sizes),
                           np.full(len(sizes), np.inf), law.name, notes + list(fit.notes))

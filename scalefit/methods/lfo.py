@@ -73,11 +73,11 @@ def lfo_errors(table: GainTable, criterion: str = "aic", max_origins: int = 6) -
         pred = fit_weighted(table.take(train), criterion).predict(table.size[future])
         names = pred.laws
         out["distance"].append(np.log(table.size[future] / top))
-        out["error"].append(table.gain[future] - pred.mean)
+        out["error"].append(table.value[future] - pred.mean)
         out["sd"].append(pred.sd)
         out["law_mean"].append(pred.law_mean)
         out["law_sd"].append(pred.law_sd)
-        out["observed"].append(table.gain[future])
+        out["observed"].append(table.value[future])
     if names is None:
         empty = np.zeros(0)
         return LFOErrors(empty, empty, empty, np.zeros((0, 0)), np.zeros((0, 0)), empty, ())

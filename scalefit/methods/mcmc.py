@@ -1,6 +1,6 @@
 """Bayesian posteriors of each law by MCMC, and a model-averaged posterior predictive.
 
-The scaling paper (seed 000) weights laws by AIC (eq. 7) and sizes intervals by the delta method
+The scaling paper weights laws by AIC (eq. 7) and sizes intervals by the delta method
 (eq. 9) and a parametric bootstrap (section 2.5). This module gives the Bayesian counterpart:
 
 Likelihood
@@ -18,7 +18,7 @@ Priors (``prior_box``)
     that only c's bound closes).
 Sampler (``sample_law``)
     emcee's ensemble sampler, one per law: ``n_walkers`` walkers started in a small box around
-    the WLS fit; differential-evolution moves with 20% snooker moves (``default_moves``); a
+    the WLS fit; differential-evolution moves with 20% snooker moves (``ensemble_sampler``); a
     vectorised log-probability (``vectorize=True``); unbounded parameters sampled as
     z = asinh(θ / s0) with the Jacobian in the density (the prior stays uniform in θ; this only
     straightens the sigmoid's ridge for the sampler); the first ``n_burn`` steps (default a
@@ -55,7 +55,7 @@ import pandas as pd
 
 from scalefit.core.average import AveragedFit, akaike_weights, fit_laws, size_key
 from scalefit.core.fit import FitResult
-from scalefit.core.laws import LAWS, Law
+from scalefit.core.laws import Law, get_law
 from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
 from scalefit.io import atomic_path, atomic_write_csv, atomic_write_json
@@ -69,7 +69,7 @@ ESS_MIN = 400.0
 def prior_box(law: Law | str, fit: FitResult, sizes, gains, se, prior_width: float = 20.0):
     """The uniform prior's (low, high) per parameter: the law's bounds where finite, else the
     WLS estimate ± max(``prior_width`` × SE, 10 × max(|gain| + se)) (see the module docstring)."""
-    law = LAWS[law] if isinstance(law, str) else law
+    law = get_law(law)
     gains, se = np.asarray(gains, float), np.asarray(se, float)
     lo, hi = (np.asarray(v, float).copy() for v in law.bounds(np.asarray(sizes, float), gains))
     floor = 10.0 * float(np.max(np.abs(gains) + se))
@@ -111,7 +111,7 @@ class LawPosterior:
 
     @property
     def spec(self) -> Law:
-        return LAWS[self.law]
+        return get_law(self.law)
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -206,8 +206,8 @@ class LawPosterior:
                 ess = min(d["ess_bulk"], d["ess_tail"])
                 factor = max(2, math.ceil(ESS_MIN / max(ess, 1.0) * 1.5))
                 out.append(f"MCMC for law {self.law} has not converged in parameter {p} "
-                           f"({', '.join(bad)}): run longer, e.g. --mcmc-steps "
-                           f"{self.n_steps * factor}")
+                           f"({', '.join(bad)}): run longer, e.g. {self.n_steps * factor} "
+                           "steps per walker")
         return out
 
     @property
@@ -225,13 +225,20 @@ class LawPosterior:
         return out
 
 
-def default_moves():
-    """Differential-evolution proposals with 20% snooker moves (ter Braak & Vrugt 2008), emcee's
-    suggestion for posteriors with ridges and several modes: the sigmoid's has both (a
-    power-law-like ridge toward its midpoint bound and an early-saturation mode)."""
+def ensemble_sampler(n_walkers: int, ndim: int, log_prob, seed: int, moves=None):
+    """The one emcee set-up of scalefit (the laws' posteriors here, the decomposition's in
+    ``scalefit.studies.decompose``): an ``EnsembleSampler`` over a vectorised ``log_prob`` whose
+    random state is seeded by ``seed``, with differential-evolution proposals and 20% snooker
+    moves by default (ter Braak & Vrugt 2008), emcee's suggestion for posteriors with ridges and
+    several modes: the sigmoid's has both (a power-law-like ridge toward its midpoint bound and an
+    early-saturation mode)."""
     import emcee
 
-    return [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
+    if moves is None:
+        moves = [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
+    sampler = emcee.EnsembleSampler(n_walkers, ndim, log_prob, vectorize=True, moves=moves)
+    sampler.random_state = np.random.RandomState(seed).get_state()
+    return sampler
 
 
 def sample_law(law: Law | str, table: GainTable, fit: FitResult | None = None, *,
@@ -247,10 +254,8 @@ def sample_law(law: Law | str, table: GainTable, fit: FitResult | None = None, *
     fails. ``fit`` is the law's WLS fit (computed if missing): it anchors the starting ball and
     the prior range of unbounded parameters. Raises ``ScalefitError`` if that fit failed.
     """
-    import emcee
-
-    law = LAWS[law] if isinstance(law, str) else law
-    x, y, s = table.size, table.gain, table.se
+    law = get_law(law)
+    x, y, s = table.size, table.value, table.se
     if fit is None:
         from scalefit.core.fit import fit_law
 
@@ -302,9 +307,7 @@ def sample_law(law: Law | str, table: GainTable, fit: FitResult | None = None, *
     a = np.maximum(fit.params - half, lo + 1e-9 * span)
     b = np.minimum(fit.params + half, hi - 1e-9 * span)
     state = to_z(a + (b - a) * rng.random((n_walkers, k)))
-    sampler = emcee.EnsembleSampler(n_walkers, k, log_prob, vectorize=True,
-                                    moves=default_moves() if moves is None else moves)
-    sampler.random_state = np.random.RandomState(emcee_seed).get_state()
+    sampler = ensemble_sampler(n_walkers, k, log_prob, emcee_seed, moves)
 
     def run(steps, start):
         last = start
@@ -383,7 +386,7 @@ class MCMCResult:
 
     def to_dict(self) -> dict:
         """``{"laws": {NAME: {"rhat_max", "ess_bulk_min", "ess_tail_min", "predictions": {SIZE:
-        {"mean", "ci95"}}, ...}}, "average": {SIZE: {"mean", "ci95"}}, ...}`` (issue 3)."""
+        {"mean", "ci95"}}, ...}}, "average": {SIZE: {"mean", "ci95"}}, ...}``."""
         keys = [size_key(s) for s in self.sizes]
         laws = {}
         for name, post in self.posteriors.items():

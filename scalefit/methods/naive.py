@@ -66,7 +66,7 @@ def wls_point(x, y, s, xf) -> np.ndarray:
 def naive_predictive(point: Point, name: str, min_train: int, table, sizes) -> Predictive:
     """``point``'s forecast at ``sizes`` with the structure-error interval of the module doc."""
     order = np.argsort(table.size, kind="stable")
-    x, y, s = table.size[order], table.gain[order], table.se[order]
+    x, y, s = table.size[order], table.value[order], table.se[order]
     errors, dists = [], []
     for train, future, top in lfo_splits(x, min_train):
         errors.append(y[future] - point(x[train], y[train], s[train], x[future]))

@@ -1,7 +1,7 @@
 """The scaling paper's figures, drawn from result objects (never refitting).
 
 Each ``figure_*`` function takes results and returns a matplotlib ``Figure``; ``save_figure``
-writes it as PNG and PDF atomically. Figure numbers follow seed 000.
+writes it as PNG and PDF atomically. Figure numbers follow the scaling paper.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def figure_fits(fit: AveragedFit, sizes=(14.0, 70.0, 405.0), intervals=None):
         ax.plot(grid, f.predict(grid), color=law_color(name), lw=0.8 + 5 * weights[name],
                 label=f"{name} (w = {weights[name]:.3f})")
     ax.axvspan(table.size.max(), grid.max(), color="0.9", zorder=0, label="extrapolation")
-    ax.errorbar(table.size, table.gain, yerr=table.se, fmt="o", color="black", ms=5, capsize=3,
+    ax.errorbar(table.size, table.value, yerr=table.se, fmt="o", color="black", ms=5, capsize=3,
                 label="observed ± SE", zorder=5)
     pred, lo, hi, what = _interval(fit, sizes, intervals)
     ax.errorbar(sizes, pred.mean, yerr=[pred.mean - lo, hi - pred.mean], fmt="s",
@@ -142,7 +142,7 @@ def figure_per_benchmark(fits: dict[str, AveragedFit], intervals: dict | None = 
         t = fit.table
         grid = np.geomspace(t.size.min(), max(t.size.max() * 60, 405 if unit == "B" else 0), 120)
         pred = fit.predict(grid)
-        shown += [pred.mean, t.gain - t.se, t.gain + t.se]
+        shown += [pred.mean, t.value - t.se, t.value + t.se]
         c = colors[i % 10]
         if intervals and label in intervals:
             gs, lo, hi = intervals[label]
@@ -151,7 +151,7 @@ def figure_per_benchmark(fits: dict[str, AveragedFit], intervals: dict | None = 
             ax.fill_between(grid, pred.mean - Z95 * pred.sd, pred.mean + Z95 * pred.sd,
                             color=c, alpha=0.15)
         ax.plot(grid, pred.mean, color=c, label=f"{label}")
-        ax.errorbar(t.size, t.gain, yerr=t.se, fmt="o", color=c, ms=4, capsize=2)
+        ax.errorbar(t.size, t.value, yerr=t.se, fmt="o", color=c, ms=4, capsize=2)
     lo, hi = np.nanmin(np.concatenate(shown)), np.nanmax(np.concatenate(shown))
     pad = max(hi - lo, 1.0)
     ylim = (lo - 0.6 * pad, hi + 0.6 * pad)
@@ -171,7 +171,7 @@ def figure_per_benchmark(fits: dict[str, AveragedFit], intervals: dict | None = 
 
 def figure_bootstrap(boot, size: float = 70.0):
     """Figure 5: (a) bootstrap 95% percentile interval and mean of every law and of the model
-    average at ``size``; (b) the interval widths side by side (seed 000, section 2.5)."""
+    average at ``size``; (b) the interval widths side by side (the scaling paper, section 2.5)."""
     j = int(np.argmin(np.abs(np.log(boot.sizes / size))))
     names = [n for n in boot.laws if n not in boot.skipped] + ["average"]
     summ = {n: (boot.average_summary() if n == "average" else boot.law_summary(n))[j]
@@ -227,7 +227,7 @@ def figure_forecast(table, curve, reference=None, forecast=None):
         for size, m in zip(forecast.sizes, forecast.median):
             ax.annotate(f"{m:.1f}", (size, m), xytext=(6, 4), textcoords="offset points",
                         fontsize=8)
-    ax.errorbar(table.size, table.gain, yerr=table.se, fmt="o", color="black", ms=5,
+    ax.errorbar(table.size, table.value, yerr=table.se, fmt="o", color="black", ms=5,
                 capsize=3, label="measured ± 1 SE", zorder=5)
     ax.axvspan(table.size.max(), grid.max() * 1.05, color="0.94", zorder=0)
     _size_axis(ax, table.size_unit)

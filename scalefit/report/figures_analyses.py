@@ -1,4 +1,4 @@
-"""Figures 3, 4 and 6 of seed 000 drawn from the analyses' result objects (never refitting).
+"""Figures 3, 4 and 6 of the scaling paper drawn from the analyses' result objects (never refitting).
 
 ``figure_decomposition(Decomposition)``, ``figure_validation(ValidationResult)``,
 ``figure_design(DesignResult)`` and ``figure_calibration`` (the real-data backtest) each return a
@@ -29,7 +29,7 @@ def figure_decomposition(dec, observed=None):
 
     unit = dec.size_unit
     fig, (a, b) = new_figure(1, 2, figsize=(12, 4.6))
-    lo = min(dec.sizes.min(), np.nanmin(dec._x) if dec._x is not None else dec.sizes.min())
+    lo = min(dec.sizes.min(), np.nanmin(dec.x) if dec.x is not None else dec.sizes.min())
     grid = np.geomspace(lo / 1.5, dec.sizes.max() * 1.3, 300)
     comp = dec.curve(grid)
     a.stackplot(grid, comp, colors=[COMPONENT_COLORS[c] for c in COMPONENTS], alpha=0.75,
@@ -39,8 +39,8 @@ def figure_decomposition(dec, observed=None):
         q = np.nanquantile(tot, [0.025, 0.975], axis=0)
         a.fill_between(grid, q[0], q[1], color="0.3", alpha=0.15,
                        label="posterior 95% band of the total")
-    if observed is None and dec._x is not None:
-        observed = (dec._x, dec._y, dec._s)
+    if observed is None and dec.x is not None:
+        observed = (dec.x, dec.y, dec.se)
     if observed is not None:
         a.errorbar(*observed, fmt="o", color="black", capsize=3, zorder=5, label="observed ± SE")
     a.set_xscale("log")

@@ -49,7 +49,7 @@ def write_report(results, out_dir) -> list[Path]:
     written += table_files(dec.to_frame(), "table2_decomposition",
                            "Table 2: the three components of eq. 10-13 at the best fit "
                            f"(identified: {dec.identifiable}; see docs/analyses.md)")
-    written += figure(figures_analyses.figure_decomposition(dec, (table.size, table.gain,
+    written += figure(figures_analyses.figure_decomposition(dec, (table.size, table.value,
                                                                   table.se)),
                       "figure3_decomposition", "Figure 3: gain decomposition and its shares")
     written += figure(figures_analyses.figure_validation(r.validation), "figure4_validation",

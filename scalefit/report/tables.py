@@ -12,7 +12,7 @@ from scalefit.io import atomic_write_csv, atomic_write_text
 
 
 def table_model_selection(fit: AveragedFit) -> pd.DataFrame:
-    """Table 1 of seed 000: k, chi², AIC, AICc, BIC and weight per law, best first."""
+    """Table 1 of the scaling paper: k, chi², AIC, AICc, BIC and weight per law, best first."""
     weights = fit.weights
     rows = [{"law": name, "formula": f.spec.formula, "k": f.k, "chi2": f.chi2,
              **f.criteria, "weight": weights[name], "status": f.status}

@@ -94,7 +94,7 @@ def format_fit(fit: AveragedFit, sizes) -> str:
 
 
 def format_laws(fit: AveragedFit) -> str:
-    """Table 1 of seed 000: parameters ± SE, chi², AIC, AICc, BIC and weight per law."""
+    """Table 1 of the scaling paper: parameters ± SE, chi², AIC, AICc, BIC and weight per law."""
     weights = fit.weights
     rows = []
     for name, f in fit.fits.items():
@@ -133,7 +133,7 @@ def _interval(summary: dict) -> str:
 
 
 def format_bootstrap(result) -> str:
-    """Bootstrap table (seed 000, section 2.5): each law's and the model-averaged mean and
+    """Bootstrap table (the scaling paper, section 2.5): each law's and the model-averaged mean and
     percentile interval per size, with the replicates whose refit failed.
 
     ``result`` is a ``scalefit.methods.bootstrap.BootstrapResult``.
@@ -187,7 +187,7 @@ def format_mcmc(result) -> str:
 # --- analyses: decomposition, synthetic validation, backtest, experiment design ----------------
 
 def format_decomposition(result, check: dict | None = None) -> str:
-    """The decomposition (seed 000, Table 2) with its identifiability diagnostics.
+    """The decomposition (the scaling paper, Table 2) with its identifiability diagnostics.
 
     ``result`` is a ``scalefit.studies.decompose.Decomposition``; ``check`` an optional
     ``scalefit.studies.decompose.paper_check`` dict, printed after it.
@@ -274,7 +274,7 @@ def format_paper_check(check: dict) -> str:
                      f"{imp['alpha_implied'][i]:.3f}", f"{imp['gamma_implied'][i]:.3f}",
                      f"{imp['eta_implied_with_delta'][i]:.3f}"])
     lines.append(_table(["size", "DM", "DK", "Reg", "total", "δ ln(1+ηN) stated",
-                         "α implied", "γ implied", "η implied (δ=3.08)"], rows))
+                         "α implied", "γ implied", f"η implied (δ={st['delta']:g})"], rows))
     both = check["table2_vs_observed"]
     lines.append("  Table 2 totals vs observed: " + ", ".join(
         f"{r['size']:g} B {r['total']:.2f} vs {r['observed']:.2f} ± {r['se']:.2f}"
@@ -282,12 +282,14 @@ def format_paper_check(check: dict) -> str:
         f"{len(both)} points")
     tb = check["theta_stated_best_alpha_gamma"]
     comp = check["components_stated_best_alpha_gamma"]
+    beyond = [i for i, size in enumerate(check["component_sizes"]) if size >= 8]  # 8 B and up
+    at = " / ".join(f"{check['component_sizes'][i]:g}" for i in beyond)
     lines.append(f"  stated β, N_char, δ, η with the best α = {tb['alpha']:.3f}, γ = {tb['gamma']:.3f}: "
-                 f"chi² = {check['chi2_stated_params_best_alpha_gamma']:.4f}; components at 8 / 70 / "
-                 "405 B: DM " + " / ".join(f"{v:.2f}" for v in comp[0, 2:])
-                 + ", DK " + " / ".join(f"{v:.2f}" for v in comp[1, 2:])
-                 + ", Reg " + " / ".join(f"{v:.2f}" for v in comp[2, 2:])
-                 + ", total " + " / ".join(f"{v:.2f}" for v in comp[:, 2:].sum(axis=0)))
+                 f"chi² = {check['chi2_stated_params_best_alpha_gamma']:.4f}; components at {at} "
+                 "B: DM " + " / ".join(f"{comp[0, i]:.2f}" for i in beyond)
+                 + ", DK " + " / ".join(f"{comp[1, i]:.2f}" for i in beyond)
+                 + ", Reg " + " / ".join(f"{comp[2, i]:.2f}" for i in beyond)
+                 + ", total " + " / ".join(f"{comp[:, i].sum():.2f}" for i in beyond))
     dm, reg = check["column_fit_distribution_match"], check["column_fit_regularization"]
     lines.append(f"  Table 2's DM column is best fit by α = {dm['alpha']:.3f}, β = {dm['beta']:.3f} "
                  f"(max residual {dm['max_abs_residual']:.2f}); its Reg column by δ = "
@@ -348,6 +350,7 @@ def format_backtest(result, points: bool = True) -> str:
              + (f", {result.holdout} largest size(s) held out" if result.holdout else "")]
     lines += [f"  note: {n}" for n in result.notes]
     keys = [level_key(v) for v in result.levels]
+    wide = level_key(max(result.levels))
     if points:
         ok = result.points
         header = ["curve", "method", "size", "truth", "mean", "error", "APE %"] + [
@@ -365,12 +368,12 @@ def format_backtest(result, points: bool = True) -> str:
         lines += ["", _table(header, rows, left=(0, 1))]
     s = result.summary()
     header = ["method", "points", "skill", "bias", "MAE", "median |err|", "MAPE %",
-              "median APE %"] + [f"cover {k}%" for k in keys] + ["95% width", "int. score"]
+              "median APE %"] + [f"cover {k}%" for k in keys] + [f"{wide}% width", "int. score"]
     rows = [[r["method"], str(r["points"]), fmt(r.get("skill"), 2), fmt(r.get("bias"), 2),
              fmt(r.get("mae"), 2), fmt(r.get("median_abs_error"), 2), fmt(r.get("mape"), 1),
              fmt(r.get("median_ape"), 1)]
             + [fmt(r.get(f"coverage{k}"), 2) for k in keys]
-            + [fmt(r.get("median_width95"), 2), fmt(r.get("interval_score95_abs"), 2)]
+            + [fmt(r.get(f"median_width{wide}"), 2), fmt(r.get(f"interval_score{wide}_abs"), 2)]
             for _, r in s.iterrows()]
     lines += ["", "summary (error = truth − prediction, pp; skill = median |error| ÷ "
                   "persistence's, < 1 beats it):", _table(header, rows)]
@@ -378,7 +381,7 @@ def format_backtest(result, points: bool = True) -> str:
 
 
 def format_design(result) -> str:
-    """Next-experiment design (seed 000, section 2.4): both criteria per candidate, ranked.
+    """Next-experiment design (the scaling paper, section 2.4): both criteria per candidate, ranked.
     ``result`` is a ``scalefit.studies.design.DesignResult``."""
     unit = result.size_unit
     f = result.to_frame()

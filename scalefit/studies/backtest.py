@@ -21,12 +21,12 @@ import pandas as pd
 
 from scalefit.core.laws import PAPER_LAWS
 from scalefit.data import GainTable
+from scalefit.methods import labelled_methods, method_list
 from scalefit.methods.lfo import lfo_splits
 from scalefit.studies.curves import Curve, holdout_curve
-from scalefit.studies.scoring import (LEVELS, labelled_methods, level_key, score_curves,
-                                      summarise, with_reference)
+from scalefit.studies.scoring import LEVELS, level_key, score_curves, summarise, with_reference
 
-DEFAULT_METHODS = tuple(PAPER_LAWS) + ("average", "bootstrap", "lfo_aicc", "persistence",
+BACKTEST_METHODS = tuple(PAPER_LAWS) + ("average", "bootstrap", "lfo_aicc", "persistence",
                                        "loglinear_last2", "loglinear_wls", "damped_trend")
 
 
@@ -75,11 +75,13 @@ class BacktestResult:
                         np.sqrt(level * (1 - level) / len(sub)))
             rows.append(row)
         frame = pd.DataFrame(rows)
-        extra = ["skill", "skill_per_curve", "median_abs_error", "median_width95",
-                 "interval_score95_abs", "outside_range"]
-        if "lo95" in self.points and not self.ok().empty:
+        wide = level_key(max(self.levels))
+        extra = ["skill", "skill_per_curve", "median_abs_error", f"median_width{wide}",
+                 f"interval_score{wide}_abs", "outside_range"]
+        if not self.ok().empty:
             more = summarise(pd.concat([self.points, self.reference], ignore_index=True)
-                             if self.reference is not None else self.points).set_index("method")
+                             if self.reference is not None else self.points,
+                             levels=self.levels).set_index("method")
             frame = frame.join(more[[c for c in extra if c in more]], on="method")
         return frame
 
@@ -98,13 +100,13 @@ class BacktestResult:
         }
 
 
-def backtest_curves(curves: Iterable[Curve], methods=DEFAULT_METHODS, *,
+def backtest_curves(curves: Iterable[Curve], methods=BACKTEST_METHODS, *,
                     levels: Iterable[float] = LEVELS, executor: Executor | None = None,
                     quiet: bool = True, holdout: int | None = None) -> BacktestResult:
     """Score ``methods`` (names or callables, see ``scalefit.methods.METHODS``) on every curve."""
     curves = list(curves)
     levels = tuple(float(v) for v in levels)
-    given = [methods] if isinstance(methods, str) or callable(methods) else list(methods)
+    given = method_list(methods)
     labels = tuple(labelled_methods(given))
     # persistence, the reference of the skill, is scored in the same pass; kept apart if not asked
     scored = score_curves(curves, with_reference(given), levels=levels, executor=executor,
@@ -124,7 +126,7 @@ def backtest_curves(curves: Iterable[Curve], methods=DEFAULT_METHODS, *,
     return BacktestResult(frame, levels, labels, len(curves), holdout, reference=reference)
 
 
-def backtest(table: GainTable, holdout: int = 1, methods=DEFAULT_METHODS, *,
+def backtest(table: GainTable, holdout: int = 1, methods=BACKTEST_METHODS, *,
              levels: Iterable[float] = LEVELS, name: str = "") -> BacktestResult:
     """Leave-future-out on one table: fit on all but the ``holdout`` largest distinct sizes and
     score the held-out ones (every row at those sizes, e.g. every benchmark of a pooled table)."""
@@ -136,7 +138,7 @@ def backtest(table: GainTable, holdout: int = 1, methods=DEFAULT_METHODS, *,
     return result
 
 
-def backtest_tables(tables: dict[str, GainTable], holdout: int = 1, methods=DEFAULT_METHODS, *,
+def backtest_tables(tables: dict[str, GainTable], holdout: int = 1, methods=BACKTEST_METHODS, *,
                     levels: Iterable[float] = LEVELS, executor: Executor | None = None,
                     quiet: bool = True) -> BacktestResult:
     """``backtest`` over several tables at once (e.g. one per benchmark), one curve each."""
@@ -179,7 +181,7 @@ def lfo_skill(table: GainTable, methods=("damped_trend", "average"), reference="
     if not splits:
         return None
     names = tuple(methods) + (reference,)
-    curves = [Curve(f"origin {top:g}", table.take(train), table.size[future], table.gain[future])
+    curves = [Curve(f"origin {top:g}", table.take(train), table.size[future], table.value[future])
               for train, future, top in splits]
     frame = score_curves(curves, names)
     frame = frame[frame["failed"] == ""]

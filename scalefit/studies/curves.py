@@ -58,7 +58,7 @@ def holdout_curve(table: GainTable, k: int, name: str = "") -> Curve:
     cut = sizes[-k]
     train = table.take(table.size < cut)
     test = table.size >= cut
-    return Curve(name or table.source, train, table.size[test], table.gain[test])
+    return Curve(name or table.source, train, table.size[test], table.value[test])
 
 
 def obsscaling_curves(path: str | Path, benchmarks=("MMLU", "ARC-C", "HellaSwag"),
@@ -278,5 +278,5 @@ def external_curves(name: str, external: str | Path) -> list[Curve]:
     paths = [Path(external) / f for f in corpus.files]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        raise ScalefitError(f"curve set {name!r} needs {missing[0]} (pass --external DIR)")
+        raise ScalefitError(f"curve set {name!r} needs {missing[0]} (give external=DIR)")
     return corpus.read(paths)

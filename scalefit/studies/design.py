@@ -28,8 +28,8 @@ paper's recipe (``method="paper"``) it is ``design_laws``, with two criteria per
     value. ``reduction_per_cost`` divides by the cost of the experiment (default ∝ N_c).
 
 For a single law that is linear in its parameters (the logarithmic law) the refitted variance
-does not depend on the observation and equals g_T (XᵀWX + x_c x_cᵀ / σ²)⁻¹ g_Tᵀ exactly; the tests
-check the simulation against that closed form.
+does not depend on the observation and equals g_T (XᵀWX + x_c x_cᵀ / σ²)⁻¹ g_Tᵀ exactly;
+tests/test_design.py checks the simulation against that closed form.
 """
 
 from __future__ import annotations
@@ -42,19 +42,43 @@ import pandas as pd
 
 from scalefit.core.average import average_batch, fit_laws, size_key
 from scalefit.core.fit import fit_law_batch
-from scalefit.core.laws import LAWS
+from scalefit.core.laws import get_law
 from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
 from scalefit.executor import replicate_rng
 from scalefit.methods import DEFAULT_METHOD
 from scalefit.progress import progress
 
-CRITERIA = ("reduction", "reduction_per_cost", "info_value")
+DESIGN_RULES = ("reduction", "reduction_per_cost", "info_value")
 DRAWS = ("bootstrap", "covariance")
 
 
+class CandidateRanking:
+    """What both design results share: candidates ranked by a rule's scores per candidate (the
+    attribute of that name: ``reduction``, ``reduction_per_cost``, ...)."""
+
+    candidates: np.ndarray
+    costs: np.ndarray
+    criterion: str
+
+    @property
+    def reduction_per_cost(self) -> np.ndarray:
+        return self.reduction / self.costs
+
+    def scores(self, criterion: str | None = None) -> np.ndarray:
+        return np.asarray(getattr(self, criterion or self.criterion), float)
+
+    def ranking(self, criterion: str | None = None) -> np.ndarray:
+        """Candidate sizes, best first, by ``criterion`` (default the result's)."""
+        return self.candidates[np.argsort(-self.scores(criterion), kind="stable")]
+
+    @property
+    def best(self) -> float:
+        return float(self.ranking()[0])
+
+
 @dataclass
-class DesignResult:
+class DesignResult(CandidateRanking):
     """Both criteria at every candidate size, and what Figure 6 needs to draw them.
 
     Arrays over candidates (c,): ``candidates`` (table unit), ``costs``, ``info_value`` (eq. 14,
@@ -106,10 +130,6 @@ class DesignResult:
         return self.reduction / self.current_var
 
     @property
-    def reduction_per_cost(self) -> np.ndarray:
-        return self.reduction / self.costs
-
-    @property
     def expected_sd(self) -> np.ndarray:
         return np.sqrt(self.expected_var)
 
@@ -117,30 +137,6 @@ class DesignResult:
     def info_normalized(self) -> np.ndarray:
         """Eq. 14 divided by its largest value (Figure 6's bar heights)."""
         return self.info_value / np.max(self.info_value)
-
-    def scores(self, criterion: str | None = None) -> np.ndarray:
-        criterion = criterion or self.criterion
-        return {"reduction": self.reduction, "reduction_per_cost": self.reduction_per_cost,
-                "info_value": self.info_value}[criterion]
-
-    def ranking(self, criterion: str | None = None) -> np.ndarray:
-        """Candidate sizes, best first, by ``criterion`` (default the result's)."""
-        return self.candidates[np.argsort(-self.scores(criterion), kind="stable")]
-
-    @property
-    def best(self) -> float:
-        return float(self.ranking()[0])
-
-    def by_true_law(self) -> pd.DataFrame:
-        """Mean reduction (pp²) per candidate (rows) given which law the simulation drew
-        (columns): where each candidate helps, if that law is the truth."""
-        cols = {}
-        for i, name in enumerate(self.laws):
-            mine = self.sim_law == i
-            if mine.any():
-                with np.errstate(invalid="ignore"):
-                    cols[name] = self.current_var - np.nanmean(self.sim_var[:, mine], axis=1)
-        return pd.DataFrame(cols, index=pd.Index(self.candidates, name="candidate"))
 
     def to_frame(self) -> pd.DataFrame:
         """One row per candidate: both criteria, their ranks, cost and the expected SD after."""
@@ -152,7 +148,7 @@ class DesignResult:
             "reduction_per_cost": self.reduction_per_cost,
             "expected_within_var": self.expected_within_var,
             "expected_between_var": self.expected_between_var, "failed": self.failed})
-        for crit in CRITERIA:
+        for crit in DESIGN_RULES:
             frame[f"rank_{crit}"] = pd.Series(-self.scores(crit)).rank(method="min").astype(int)
         return frame
 
@@ -167,7 +163,7 @@ class DesignResult:
                         "var": self.current_var, "within_var": self.current_within_var,
                         "between_var": self.current_between_var},
             "weights": dict(zip(self.laws, map(float, self.weights))),
-            "ranking": {crit: [float(v) for v in self.ranking(crit)] for crit in CRITERIA},
+            "ranking": {crit: [float(v) for v in self.ranking(crit)] for crit in DESIGN_RULES},
             "candidates": {size_key(r["size"]): {k: (int(v) if k.startswith("rank_") or
                                                      k == "failed" else float(v))
                                                  for k, v in r.items() if k != "size"}
@@ -205,7 +201,7 @@ def _parameter_draws(fit, table: GainTable, names, law_index, n_sims, draws, rng
     out = {}
     if draws == "bootstrap":
         eps = rng.standard_normal((n_sims, len(table)))
-        Yb = table.gain + eps * table.se
+        Yb = table.value + eps * table.se
         for i, name in enumerate(names):
             f = fit.fits[name]
             rows = law_index == i
@@ -218,8 +214,8 @@ def _parameter_draws(fit, table: GainTable, names, law_index, n_sims, draws, rng
     else:
         for name in names:
             f = fit.fits[name]
-            law = LAWS[name]
-            lo, hi = law.bounds(table.size, table.gain)
+            law = get_law(name)
+            lo, hi = law.bounds(table.size, table.value)
             z = rng.standard_normal((n_sims, law.k))
             try:
                 chol = np.linalg.cholesky(f.cov + 1e-12 * np.eye(law.k) * np.max(np.abs(
@@ -243,8 +239,8 @@ def design_laws(table: GainTable, candidates, *, target: float = 70.0,
     ``weights_criterion`` is the information criterion of the weights (eq. 7).
     """
     t0 = time.perf_counter()
-    if criterion not in CRITERIA:
-        raise ScalefitError(f"unknown criterion {criterion!r}; choose from {', '.join(CRITERIA)}")
+    if criterion not in DESIGN_RULES:
+        raise ScalefitError(f"unknown criterion {criterion!r}; choose from {', '.join(DESIGN_RULES)}")
     if draws not in DRAWS:
         raise ScalefitError(f"unknown draws {draws!r}; choose from {', '.join(DRAWS)}")
     cand, costs_arr, cost_label, new_se = _design_inputs(table, candidates, costs, new_se, n_sims)
@@ -272,11 +268,11 @@ def design_laws(table: GainTable, candidates, *, target: float = 70.0,
             rows = law_index == i
             if rows.any():
                 with np.errstate(all="ignore"):
-                    y_new[rows] = LAWS[name].value(thetas[name][rows], cand[j:j + 1])[:, 0]
+                    y_new[rows] = get_law(name).value(thetas[name][rows], cand[j:j + 1])[:, 0]
         y_new += new_se * eps
         x_aug = np.append(table.size, cand[j])
         se_aug = np.append(table.se, new_se)
-        Y = np.column_stack([np.broadcast_to(table.gain, (n_sims, len(table))), y_new])
+        Y = np.column_stack([np.broadcast_to(table.value, (n_sims, len(table))), y_new])
         fits = {n: fit_law_batch(n, x_aug, Y, se_aug, starts.get(n)) for n in names}
         avg = average_batch(fits, [target], weights_criterion, within=True)
         var = avg.within_var[:, 0] + avg.between_var[:, 0]
@@ -306,11 +302,11 @@ def design_laws(table: GainTable, candidates, *, target: float = 70.0,
         seconds=time.perf_counter() - t0, notes=notes)
 
 
-FORECAST_CRITERIA = ("reduction", "reduction_per_cost")
+FORECAST_DESIGN_RULES = ("reduction", "reduction_per_cost")
 
 
 @dataclass
-class ForecastDesign:
+class ForecastDesign(CandidateRanking):
     """Where one more measurement shrinks a forecast's interval at the target most: arrays over
     candidates (c,) of the expected 95% width after measuring there (``expected_width``, its
     Monte Carlo SE), and the simulated widths (c, S); ``current_*`` is the forecast at the target
@@ -351,22 +347,6 @@ class ForecastDesign:
     def reduction_fraction(self) -> np.ndarray:
         return self.reduction / self.current_width
 
-    @property
-    def reduction_per_cost(self) -> np.ndarray:
-        return self.reduction / self.costs
-
-    def scores(self, criterion: str | None = None) -> np.ndarray:
-        return {"reduction": self.reduction,
-                "reduction_per_cost": self.reduction_per_cost}[criterion or self.criterion]
-
-    def ranking(self, criterion: str | None = None) -> np.ndarray:
-        """Candidate sizes, best first, by ``criterion`` (default the result's)."""
-        return self.candidates[np.argsort(-self.scores(criterion), kind="stable")]
-
-    @property
-    def best(self) -> float:
-        return float(self.ranking()[0])
-
     def to_frame(self) -> pd.DataFrame:
         """One row per candidate: expected width after, the reductions and their ranks."""
         frame = pd.DataFrame({
@@ -374,7 +354,7 @@ class ForecastDesign:
             "expected_width_se": self.expected_width_se, "reduction": self.reduction,
             "reduction_fraction": self.reduction_fraction,
             "reduction_per_cost": self.reduction_per_cost, "info_value": self.info_value})
-        for crit in FORECAST_CRITERIA:
+        for crit in FORECAST_DESIGN_RULES:
             frame[f"rank_{crit}"] = pd.Series(-self.scores(crit)).rank(method="min").astype(int)
         return frame
 
@@ -386,7 +366,7 @@ class ForecastDesign:
                 "current": {"median": self.current_median,
                             f"ci{100 * self.level:.4g}": [self.current_lo, self.current_hi],
                             "width": self.current_width},
-                "ranking": {c: [float(v) for v in self.ranking(c)] for c in FORECAST_CRITERIA},
+                "ranking": {c: [float(v) for v in self.ranking(c)] for c in FORECAST_DESIGN_RULES},
                 "candidates": {size_key(r["size"]): {k: float(v) for k, v in r.items()
                                                      if k != "size"}
                                for r in self.to_frame().to_dict("records")}}
@@ -397,7 +377,7 @@ def _with_point(table: GainTable, size: float, value: float, se: float) -> GainT
     last = int(np.argmax(table.size))
     rows = np.append(np.arange(len(table)), last)
     out = table.take(rows)
-    out.size[-1], out.gain[-1], out.se[-1] = size, value, se
+    out.size[-1], out.value[-1], out.se[-1] = size, value, se
     return out
 
 
@@ -417,9 +397,9 @@ def design_forecast(table: GainTable, candidates, *, target: float = 70.0,
     from scalefit.methods import get_method
 
     t0 = time.perf_counter()
-    if criterion not in FORECAST_CRITERIA:
+    if criterion not in FORECAST_DESIGN_RULES:
         raise ScalefitError(f"unknown criterion {criterion!r}; choose from "
-                            f"{', '.join(FORECAST_CRITERIA)}")
+                            f"{', '.join(FORECAST_DESIGN_RULES)}")
     forecast = get_method(method)
     cand, costs_arr, cost_label, new_se = _design_inputs(table, candidates, costs, new_se, n_sims)
     now = forecast(table, [target])
@@ -459,18 +439,3 @@ def design(table: GainTable, candidates, *, method: str = DEFAULT_METHOD, **kwar
     if method in ("paper", "average"):
         return design_laws(table, candidates, **kwargs)
     return design_forecast(table, candidates, method=method, **kwargs)
-
-
-def linear_variance_after(table: GainTable, law: str, candidate: float, new_se: float,
-                          target: float) -> float:
-    """Closed form for a law linear in its parameters: the delta-method variance at ``target``
-    after adding a point at ``candidate`` with SE ``new_se``, g_T (XᵀWX + x_c x_cᵀ/σ²)⁻¹ g_Tᵀ.
-    (For such a law it does not depend on the new observation.)"""
-    spec = LAWS[law]
-    if not spec.linear:
-        raise ScalefitError(f"{law} is not linear in its parameters")
-    x = np.append(table.size, candidate)
-    s = np.append(table.se, new_se)
-    X = spec.jacobian(np.zeros(spec.k), x) / s[:, None]
-    g = spec.jacobian(np.zeros(spec.k), np.array([target]))[0]
-    return float(g @ np.linalg.inv(X.T @ X) @ g)

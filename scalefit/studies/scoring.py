@@ -25,7 +25,7 @@ from scipy import stats
 
 from scalefit.errors import ScalefitError
 from scalefit.executor import run_jobs
-from scalefit.methods import resolve_methods
+from scalefit.methods import labelled_methods, method_list
 from scalefit.studies.curves import Curve
 
 LEVELS = (0.68, 0.95)
@@ -41,19 +41,6 @@ def with_reference(methods, reference: str = "persistence") -> list:
     """``methods`` and ``reference`` (persistence: what every skill is measured against)."""
     methods = list(methods)
     return methods + ([] if reference in methods else [reference])
-
-
-def labelled_methods(methods) -> dict:
-    """``{label: method}``: each name labelled as the caller wrote it (``paper`` stays ``paper``),
-    each callable by its ``__name__``."""
-    given = [methods] if isinstance(methods, str) or callable(methods) else list(methods)
-    out = {}
-    for m in given:
-        (label, method), = resolve_methods([m]).items()
-        out[m if isinstance(m, str) else label] = method
-    if not out:
-        raise ScalefitError("no method given")
-    return out
 
 
 def score_curve(curve: Curve, methods: dict, levels: tuple[float, ...]) -> list[dict]:
@@ -106,7 +93,7 @@ def score_curves(curves: Iterable[Curve], methods, *, levels: Iterable[float] = 
     predictives made of draws), ``pit``, ``loL``/``hiL`` per level, ``failed`` ("" or why not).
     """
     curves = list(curves)
-    given = [methods] if isinstance(methods, str) or callable(methods) else list(methods)
+    given = method_list(methods)
     labelled = labelled_methods(given)
     levels = tuple(float(v) for v in levels)
     if all(isinstance(m, str) for m in given):  # names cross process boundaries as names
@@ -171,14 +158,16 @@ def pool_corpora(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def summarise(scores: pd.DataFrame, reference: str = "persistence",
-              relative: bool = False) -> pd.DataFrame:
-    """Per method: coverage of the 68% and 95% intervals (per point and per curve), MAPE, median
-    APE, RMSLE, median width of the 95% interval relative to |truth|, mean 95% interval score
-    relative to |truth|; and, in the data's units, the median absolute error, the median 95%
-    width, the mean 95% interval score, and the number of points or interval bounds outside the
-    possible range (``outside_range``; ``outside_truth_range`` against the tighter range at the
-    held-out size where the curve gives one).
+def summarise(scores: pd.DataFrame, reference: str = "persistence", relative: bool = False,
+              levels=LEVELS) -> pd.DataFrame:
+    """Per method: coverage of the central intervals at each of ``levels`` (per point and per
+    curve: ``coverageL``, ``coverageL_per_curve``), MAPE, median APE, RMSLE; for the widest
+    level W, the median width relative to |truth| and the mean interval score relative to
+    |truth|; and, in the data's units, the median absolute error, the median W width
+    (``median_widthW``), the mean W interval score (``interval_scoreW_abs``), and the number of
+    points or interval bounds outside the possible range (``outside_range``;
+    ``outside_truth_range`` against the tighter range at the held-out size where the curve gives
+    one). With the default levels, W = 95.
 
     Skill against ``reference`` (default persistence, when it was scored on the same points):
     ``skill`` = median |error| / the reference's median |error| (pooled over points; < 1 beats
@@ -189,22 +178,24 @@ def summarise(scores: pd.DataFrame, reference: str = "persistence",
     A ``weight`` column (``pool_corpora``) makes every mean, median, coverage and skill a
     weighted one; per-curve statistics stay per curve.
     """
+    keys = [level_key(v) for v in levels]
+    wide, wide_key = max(levels), level_key(max(levels))
     ok = scores[scores["failed"] == ""].copy()
     if "weight" not in ok:
         ok["weight"] = 1.0
     err = ok["truth"] - ok["mean"]
     ok["ape"] = 100.0 * np.abs(err) / np.abs(ok["truth"])
     ok["abs_error"] = ok["ape"] if relative else np.abs(err)
-    ok["in68"] = (ok["truth"] >= ok["lo68"]) & (ok["truth"] <= ok["hi68"])
-    ok["in95"] = (ok["truth"] >= ok["lo95"]) & (ok["truth"] <= ok["hi95"])
+    for k in keys:
+        ok[f"in{k}"] = (ok["truth"] >= ok[f"lo{k}"]) & (ok["truth"] <= ok[f"hi{k}"])
     positive = (ok["mean"] > 0) & (ok["truth"] > 0)
     ok["sqlog"] = np.where(positive, np.log(ok["mean"].where(positive, 1.0) /
                                             ok["truth"].where(positive, 1.0)) ** 2, np.nan)
-    ok["width95"] = ok["hi95"] - ok["lo95"]
-    ok["rel_width95"] = ok["width95"] / np.abs(ok["truth"])
-    ok["iscore95_abs"] = interval_score(ok["lo95"], ok["hi95"], ok["truth"], 0.95)
-    ok["iscore95"] = ok["iscore95_abs"] / np.abs(ok["truth"])
-    values = ok[[c for c in ("mean", "lo68", "hi68", "lo95", "hi95") if c in ok]].to_numpy()
+    ok["width"] = ok[f"hi{wide_key}"] - ok[f"lo{wide_key}"]
+    ok["rel_width"] = ok["width"] / np.abs(ok["truth"])
+    ok["iscore_abs"] = interval_score(ok[f"lo{wide_key}"], ok[f"hi{wide_key}"], ok["truth"], wide)
+    ok["iscore"] = ok["iscore_abs"] / np.abs(ok["truth"])
+    values = ok[["mean"] + [f"{side}{k}" for k in keys for side in ("lo", "hi")]].to_numpy()
     for name, lo, hi in (("outside", "range_lo", "range_hi"), ("outside_t", "truth_lo", "truth_hi")):
         if lo in ok:
             below = values < ok[[lo]].to_numpy() - 1e-9
@@ -226,18 +217,22 @@ def summarise(scores: pd.DataFrame, reference: str = "persistence",
 
         rmsle = mean("sqlog")
         rows[method] = {
-            "points": len(sub), "curves": sub["curve"].nunique(), "coverage68": mean("in68"),
-            "coverage95": mean("in95"), "mape": mean("ape"), "median_ape": median("ape"),
+            "points": len(sub), "curves": sub["curve"].nunique(),
+            **{f"coverage{k}": mean(f"in{k}") for k in keys},
+            "mape": mean("ape"), "median_ape": median("ape"),
             "rmsle": float(np.sqrt(rmsle)) if np.isfinite(rmsle) else np.nan,
-            "median_rel_width95": median("rel_width95"), "interval_score95": mean("iscore95"),
-            "median_abs_error": median("abs_error"), "median_width95": median("width95"),
-            "interval_score95_abs": mean("iscore95_abs"), "outside_range": int(sub["outside"].sum()),
+            f"median_rel_width{wide_key}": median("rel_width"),
+            f"interval_score{wide_key}": mean("iscore"),
+            "median_abs_error": median("abs_error"), f"median_width{wide_key}": median("width"),
+            f"interval_score{wide_key}_abs": mean("iscore_abs"),
+            "outside_range": int(sub["outside"].sum()),
             "outside_truth_range": int(sub["outside_t"].sum())}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "method"
-    per_curve = ok.groupby(["method", "curve"])[["in68", "in95"]].mean().groupby("method").mean()
-    table["coverage68_per_curve"] = per_curve["in68"]
-    table["coverage95_per_curve"] = per_curve["in95"]
+    covered = [f"in{k}" for k in keys]
+    per_curve = ok.groupby(["method", "curve"])[covered].mean().groupby("method").mean()
+    for k in keys:
+        table[f"coverage{k}_per_curve"] = per_curve[f"in{k}"]
     table = table.join(_skill(ok, reference))
     failed = scores[scores["failed"] != ""].groupby("method").size()
     table["failed_curves"] = failed.reindex(table.index).fillna(0).astype(int)

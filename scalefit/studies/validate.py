@@ -1,4 +1,4 @@
-"""Synthetic validation of the extrapolation methods (seed 000, section 2.3 and Figure 4).
+"""Synthetic validation of the extrapolation methods (the scaling paper, section 2.3 and Figure 4).
 
 For each ground-truth *regime* (by default the power, logarithmic, saturating and sigmoid laws,
 each calibrated to the observed table: the law's own WLS fit to it), simulate ``n_replicates``
@@ -38,15 +38,15 @@ import pandas as pd
 
 from scalefit.core.average import size_key
 from scalefit.core.fit import fit_law
-from scalefit.core.laws import LAWS, PAPER_LAWS
+from scalefit.core.laws import PAPER_LAWS, get_law
 from scalefit.data import GainTable
 from scalefit.errors import ScalefitError
 from scalefit.executor import chunk_ranges, describe_executor, replicate_rng, run_jobs, stream_key
-from scalefit.methods import ReplicateBatch
-from scalefit.studies.scoring import TWO_SIGMA, labelled_methods
+from scalefit.methods import ReplicateBatch, labelled_methods, method_list
+from scalefit.studies.scoring import TWO_SIGMA
 
 REGIMES = ("power", "logarithmic", "saturating", "sigmoid")
-DEFAULT_METHODS = tuple(PAPER_LAWS) + ("average", "bootstrap")
+VALIDATION_METHODS = tuple(PAPER_LAWS) + ("average", "bootstrap")
 EVAL_SIZES = (14.0, 32.0, 70.0)
 
 
@@ -59,21 +59,19 @@ class Regime:
     params: np.ndarray
 
     def value(self, sizes) -> np.ndarray:
-        return LAWS[self.law].value(np.asarray(self.params, float),
+        return get_law(self.law).value(np.asarray(self.params, float),
                                     np.atleast_1d(np.asarray(sizes, float)))
 
     def to_dict(self) -> dict:
-        return {"law": self.law, "formula": LAWS[self.law].formula,
-                "params": dict(zip(LAWS[self.law].params, map(float, self.params)))}
+        return {"law": self.law, "formula": get_law(self.law).formula,
+                "params": dict(zip(get_law(self.law).params, map(float, self.params)))}
 
 
 def calibrate_regimes(table: GainTable, regimes=REGIMES) -> dict[str, Regime]:
     """Each regime law fitted to ``table`` (all its rows): the truth it is simulated from."""
     out = {}
-    for name in regimes:
-        if name not in LAWS:
-            raise ScalefitError(f"unknown regime {name!r}; regimes are laws: {', '.join(LAWS)}")
-        fit = fit_law(name, table.size, table.gain, table.se, size_unit=table.size_unit)
+    for name in (get_law(r).name for r in regimes):
+        fit = fit_law(name, table.size, table.value, table.se, size_unit=table.size_unit)
         if not fit.converged:
             raise ScalefitError(f"{table.source}: cannot calibrate the {name} regime "
                                 f"({fit.status}: {fit.message})")
@@ -262,12 +260,12 @@ class ValidationResult:
         }
 
 
-def validate(table: GainTable, *, regimes=REGIMES, methods=DEFAULT_METHODS,
+def validate(table: GainTable, *, regimes=REGIMES, methods=VALIDATION_METHODS,
              eval_sizes=EVAL_SIZES, max_train_size: float | None = 8.0, n_replicates: int = 200,
              seed: int | None = 0, n_boot: int = 200, level: float = TWO_SIGMA,
              executor: Executor | None = None, chunk: int = 25,
              quiet: bool = False) -> ValidationResult:
-    """The synthetic validation of seed 000, section 2.3 (see the module docstring).
+    """The synthetic validation of the scaling paper, section 2.3 (see the module docstring).
 
     ``regimes``: law names (calibrated to ``table`` by ``calibrate_regimes``) or a ``{name:
     Regime}`` mapping. ``max_train_size``: fit on the table's sizes up to this (table unit; None:
@@ -278,7 +276,7 @@ def validate(table: GainTable, *, regimes=REGIMES, methods=DEFAULT_METHODS,
         raise ScalefitError(f"n_replicates must be >= 1, got {n_replicates}")
     regs = dict(regimes) if isinstance(regimes, dict) else calibrate_regimes(table, regimes)
     names = tuple(labelled_methods(methods))
-    method_list = [methods] if isinstance(methods, str) or callable(methods) else list(methods)
+    given = method_list(methods)
     train = table if max_train_size is None else table.take(table.size <= max_train_size)
     if len(train) < 2:
         raise ScalefitError(f"{table.source}: {len(train)} point(s) ≤ {max_train_size:g} "
@@ -290,7 +288,7 @@ def validate(table: GainTable, *, regimes=REGIMES, methods=DEFAULT_METHODS,
     jobs, weights = [], []
     for g in regs.values():
         for start, stop in chunk_ranges(n_replicates, chunk):
-            jobs.append((g, sizes, se, eval_sizes, start, stop, seed, method_list, n_boot, level,
+            jobs.append((g, sizes, se, eval_sizes, start, stop, seed, given, n_boot, level,
                          table.size_unit))
             weights.append(stop - start)
     results = run_jobs(_validate_chunk, jobs, executor=executor, desc="validate", quiet=quiet,
