@@ -10,10 +10,10 @@ from scalefit.errors import ScalefitError
 DESCRIPTION = """\
 Close the loop between the analysis and the runner. Each round fits the runner's gain table
 (one richness level, one split), ranks the candidate sizes not yet run by the expected reduction
-of the predictive variance at --target per unit of compute (the design criterion of `scalefit
-design`, with the runner's FLOP estimate as the cost), runs the runner at the best one, appends
-its rows and refits. It prints each round's choice, why, and how the 95% interval at the target
-moved. The preset's own sizes (--sizes) are run first as the initial table.
+of the forecast's 95% interval width at --target per unit of compute (the design criterion of
+`scalefit design`, with the runner's FLOP estimate as the cost), runs the runner at the best one,
+appends its rows and refits. It prints each round's choice, why, and how the 95% interval at the
+target moved. The preset's own sizes (--sizes) are run first as the initial table.
 
 State: OUT/loop.json beside the runner's tables and checkpoints. Interrupt it and rerun the same
 command to resume; raise --budget and rerun to continue. See docs/runner.md ("The closed loop").
@@ -63,9 +63,11 @@ def add_parser(sub) -> None:
                    help="evaluation split fitted (default id)")
     g.add_argument("--baseline", choices=("sft", "base"), default="sft",
                    help="gain fitted: OPSD - SFT (default) or OPSD - base")
-    g.add_argument("--interval", choices=method_names(), default=DEFAULT_METHOD,
-                   help=f"predictive interval reported at the target (default "
-                        f"{DEFAULT_METHOD}, docs/calibration.md)")
+    g.add_argument("--interval", "--method", choices=method_names(), default=DEFAULT_METHOD,
+                   metavar="METHOD",
+                   help=f"the forecast whose 95%% interval at the target the loop shrinks and "
+                        f"reports (default {DEFAULT_METHOD}, docs/calibration.md); any of: "
+                        f"{', '.join(method_names())}")
     g.add_argument("--n-sims", type=runner_cli.positive_type(int), default=200, metavar="S",
                    help="simulations per candidate in the design criterion (default 200)")
     runner_cli.add_arguments(p)
