@@ -124,13 +124,16 @@ class GainTable:
 
     @property
     def value_range(self) -> tuple[float, float]:
-        """The possible range of the values: ``bounds`` if given; else, for a table that carries
+        """The possible range of the values: ``bounds`` if given; the kind's for an accuracy
+        ([0, 100]) or a loss ((0, ∞)); else, for a gain table that carries
         the baseline's accuracy a (pp) in ``baseline_column``, [−max a, 100 − min a] over the rows
         at the largest size, a gain's range if the baseline's accuracy at the sizes forecast is
         that at the largest measured one (the usual case of a baseline that does not get worse
         with size keeps every possible gain above the lower bound); else [−100, 100]."""
         if self.bounds is not None:
             return tuple(self.bounds)
+        if self.kind in VALUE_RANGES:
+            return VALUE_RANGES[self.kind]
         if self.baseline_column is None or self.baseline_column not in self.extra:
             return GAIN_RANGE
         a = pd.to_numeric(self.extra[self.baseline_column], errors="coerce").to_numpy(float)

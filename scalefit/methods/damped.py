@@ -203,8 +203,8 @@ def interpolated(x, z, sz, xf, tau2: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def model_range(table) -> tuple[float, float]:
-    """The range the forecast is made in: the table's explicit ``bounds``, else a gain's."""
-    return tuple(table.bounds) if table.bounds is not None else GAIN_RANGE
+    """The range the forecast is made in: the table's explicit ``bounds``, else its kind's."""
+    return tuple(table.bounds) if table.bounds is not None else NOMINAL_RANGES[table.kind]
 
 
 def censored(table, bounds) -> str:
