@@ -180,9 +180,9 @@ def time_runner(model, tokenizer, *, steps: int, batch: int, length: int, lr: fl
         reset_peak(device)
         with finetuning(base, LoraConfig(lora) if lora else None) as (student, teacher):
             if method == "sft":
-                stats = sft(student, task, cfg, work, Reference(), quiet=True)
+                stats = sft(student, task, cfg, [work], Reference(), quiet=True)[0]
             else:
-                stats = opsd(student, teacher, task, cfg, work, Reference(), quiet=True)
+                stats = opsd(student, teacher, task, cfg, [work], Reference(), [0], quiet=True)[0]
         step = float(np.mean(stats.step_seconds[1:]))
         out[method] = {"step_s": step, "steps_timed": n, "peak_gib": peak_memory_gib(device)}
         if method == "sft":

@@ -42,8 +42,8 @@ def _micro_args(out, *extra):
 
 def _copy_base_models(src_out, out):
     """Start ``out`` from the base models of another run's checkpoints."""
-    for src in (src_out / "checkpoints").glob("*/base.pt"):
-        dst = out / "checkpoints" / src.parent.name / "base.pt"
+    for src in (src_out / "checkpoints").glob("*/b*/base.pt"):
+        dst = out / "checkpoints" / src.relative_to(src_out / "checkpoints")
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_bytes(src.read_bytes())
 
@@ -145,12 +145,12 @@ def test_resume_after_kill_redoes_nothing_finished(micro_run, tmp_path):
     assert trained, "the rerun had nothing left to do: the kill came too late"
     # every checkpoint file that existed maps to a loaded phase
     for r in rel:
-        size, name = r.parts[0], r.name
+        size, base, name = r.parts[0], r.parts[1], r.name
         if name == "base.pt":
-            assert (size, "pretrain") in loaded
+            assert (size, f"pretrain {base}") in loaded
         elif name in ("sft.pt", "opsd.pt"):
-            seed = r.parts[2]
-            assert (size, f"{name[:-3]} r0 {seed}") in loaded
+            seed = r.parts[3]
+            assert (size, f"{name[:-3]} {base} r0 {seed}") in loaded
     # and the table equals the uninterrupted run's (everything is seeded)
     a = pd.read_csv(out / "gains_all.csv").drop(columns=["sft_seconds", "opsd_seconds"])
     b = pd.read_csv(micro_out / "gains_all.csv").drop(columns=["sft_seconds", "opsd_seconds"])

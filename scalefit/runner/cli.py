@@ -138,6 +138,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seeds", type=positive_type(int), metavar="N",
                    help="paired fine-tuning seeds per size and richness (preset: 2 smoke, 5 "
                         "small/gpu)")
+    g.add_argument("--base-seeds", type=positive_type(int), metavar="K",
+                   help="base models per size, pretrained from different seeds and each "
+                        "fine-tuned with every seed; the gains' SEs then include the variance "
+                        "between base models (preset: 2 in the study presets, else 1)")
     g.add_argument("--seed", type=int, metavar="N",
                    help="master seed: base models, fine-tuning seeds, evaluation problems "
                         "(default 0)")
@@ -212,6 +216,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "or the running sums (default answer)")
     g.add_argument("--pretrain-hint-answer", type=unit_type, metavar="F",
                    help="share of pretraining references that are the answer alone (default 0)")
+    g.add_argument("--pretrain-sloppy", type=unit_type, metavar="F",
+                   help="share of the plain pretraining problems written by a sloppy writer who "
+                        "drops every units carry (68+67=125); problems with a reference are "
+                        "always written carefully (default 0)")
     g.add_argument("--mask-after-divergence", action="store_true",
                    help="ablation: OPSD loss only up to each rollout's first student-teacher "
                         "argmax disagreement")
@@ -267,10 +275,10 @@ def config_from_args(args: argparse.Namespace):
         raise ScalefitError("--sizes is the synthetic family; with --models the models are the "
                             "sizes")
     over = {k: getattr(args, k, None) for k in (
-        "sizes", "richness", "seeds", "seed", "device", "threads", "min_teacher_advantage",
+        "sizes", "richness", "seeds", "base_seeds", "seed", "device", "threads", "min_teacher_advantage",
         "min_headroom_share",
         "pretrain_steps", "pretrain_batch", "pretrain_lr", "pretrain_working", "pretrain_short",
-        "pretrain_hint_answer", "finetune_steps", "batch_size", "lr", "objective", "beta", "top_k",
+        "pretrain_hint_answer", "pretrain_sloppy", "finetune_steps", "batch_size", "lr", "objective", "beta", "top_k",
         "teacher_ema", "temperature", "rollouts_per_prompt", "max_new_tokens", "eval_problems",
         "terms", "ood_terms", "digits", "models", "data", "eval_data", "ood_data", "dtype",
         "student_template", "teacher_template", "eval_samples", "eval_temperature",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT_VERSION = 2  # bump when checkpoints written by older code can no longer be read
+FORMAT_VERSION = 3  # bump when checkpoints written by older code can no longer be read
 
 # Tokens: 3 specials + the task's characters (see scalefit.runner.task). Kept here so parameter
 # counts can be computed without torch.
@@ -171,6 +171,9 @@ class TrainConfig:
     pretrain_short: str = _setting("answer", "pretrain")
     # share of pretraining references that are the answer alone
     pretrain_hint_answer: float = _setting(0.0, "pretrain")
+    # share of the plain examples written by a sloppy writer, who drops every units carry
+    # (68+67=125) and carries the error on; examples with a reference are always careful
+    pretrain_sloppy: float = _setting(0.0, "pretrain")
     # fine-tuning: identical for SFT and OPSD (same problems, steps, schedule, optimiser)
     finetune_steps: int = _setting(100, "sft", "opsd")
     batch_size: int = _setting(32, "sft", "opsd")
@@ -205,10 +208,12 @@ class TrainConfig:
     eval_samples: int = _setting(0, "eval")
     eval_temperature: float = _setting(1.0, "eval")
     # how fast, not what: problems per evaluation batch, rollouts per forward/backward (the
-    # gradients of a step are accumulated), activation checkpointing of transformers models
+    # gradients of a step are accumulated), activation checkpointing of transformers models,
+    # micro-batches of similar length per pretraining step (less padding)
     eval_batch: int = _setting(250)
     micro_batch: int | None = _setting(None)
     gradient_checkpointing: bool = _setting(False)
+    length_buckets: int = _setting(2)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -228,6 +233,8 @@ class RunConfig:
     show_sums: bool = True             # steps without working show their running sum (richness 0
                                        # without sums and with the answer: the answer alone)
     seeds: int = 5                     # fine-tuning seeds per (size, richness), paired SFT/OPSD
+    base_seeds: int = 1                # base models per size (pretrained from different seeds);
+                                       # every base is fine-tuned with every seed
     seed: int = 0                      # master seed (base models, seeds, evaluation problems)
     task: TaskConfig = field(default_factory=TaskConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -324,6 +331,16 @@ PRESETS: dict[str, RunConfig] = {
         train=TrainConfig(pretrain_steps=3000, pretrain_batch=32, pretrain_working=0.2,
                           pretrain_short="sums", pretrain_hint_answer=0.3, finetune_steps=30,
                           batch_size=16, eval_problems=200, eval_batch=200, max_new_tokens=40)),
+    # The runner's study (docs/runner.md, "The study"): a careful writer and a sloppy one who
+    # drops carries in pretraining; with a reference the model always writes carefully, so the
+    # teacher is the careful mode of the student's own format. Seven sizes over 33x, two base
+    # models per size, each fine-tuned with two seeds.
+    "study": RunConfig(
+        sizes=("30k", "60k", "100k", "200k", "300k", "600k", "1m"), richness=(0.0,), seeds=2,
+        base_seeds=2, task=TaskConfig(terms=(2, 3), ood_terms=(4,), digits=2),
+        train=TrainConfig(pretrain_steps=3000, pretrain_batch=32, pretrain_sloppy=0.6,
+                          finetune_steps=30, batch_size=16, eval_problems=200, eval_batch=200,
+                          max_new_tokens=40)),
     # The same design at CI size (about a minute): two small shapes, an easier task.
     "latent-tiny": RunConfig(
         sizes=("L2H2D32", "L2H4D48"), richness=(0.0,), seeds=2,
@@ -353,9 +370,11 @@ PRESETS: dict[str, RunConfig] = {
 }
 
 
-def size_seed(cfg: RunConfig, size: str) -> int:
-    """The base model's seed: a stable function of the master seed and the size name."""
-    return int(hashlib.sha256(f"{cfg.seed}:{size}".encode()).hexdigest()[:8], 16)
+def base_seed(cfg: RunConfig, size: str, base: int = 0) -> int:
+    """The seed of a size's base model number ``base``: a stable function of the master seed,
+    the size name and the number."""
+    name = f"{cfg.seed}:{size}" + (f":{base}" if base else "")
+    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
 
 
 def finetune_seeds(cfg: RunConfig) -> list[int]:
@@ -363,11 +382,12 @@ def finetune_seeds(cfg: RunConfig) -> list[int]:
     return [cfg.seed * 1000 + k for k in range(cfg.seeds)]
 
 
-def base_settings(cfg: RunConfig, size: str) -> dict:
-    """Everything that determines a family size's base model (pretrained here)."""
+def base_settings(cfg: RunConfig, size: str, base: int = 0) -> dict:
+    """Everything that determines a family size's base model number ``base`` (pretrained
+    here)."""
     return {"format": FORMAT_VERSION, "size": size, "model": model_config(cfg, size).to_dict(),
             "task": phase_settings(cfg.task, "pretrain"),
-            "pretrain": phase_settings(cfg.train, "pretrain"), "seed": size_seed(cfg, size)}
+            "pretrain": phase_settings(cfg.train, "pretrain"), "seed": base_seed(cfg, size, base)}
 
 
 def eval_settings(cfg: RunConfig) -> dict:
@@ -468,14 +488,16 @@ def compute_cost(cfg: RunConfig, size: str) -> float:
     t = cfg.train
     pre_tokens = t.pretrain_steps * t.pretrain_batch * (
         prompt + solution + t.teacher_mix * (teacher_prompt - prompt))
-    runs = len(cfg.richness) * cfg.seeds
+    runs = len(cfg.richness) * cfg.seeds * cfg.base_seeds
     sft_tokens = t.finetune_steps * t.batch_size * (prompt + solution)
     opsd_rollouts = t.finetune_steps * t.batch_size * t.rollouts_per_prompt
     opsd_flops = opsd_rollouts * (2 * n * solution                      # sampling
                                   + 2 * n * (teacher_prompt + solution)  # teacher forward
                                   + 6 * n * (prompt + solution))         # student fwd + bwd
-    eval_flops = 2 * t.eval_problems * (runs * 2 + 2 * len(cfg.richness)) * 3 * 2 * n * solution
-    return float(6 * n * pre_tokens + runs * (6 * n * sft_tokens + opsd_flops) + eval_flops)
+    eval_flops = (2 * t.eval_problems * (runs * 2 + 2 * len(cfg.richness) * cfg.base_seeds)
+                  * 3 * 2 * n * solution)
+    return float(6 * n * pre_tokens * cfg.base_seeds + runs * (6 * n * sft_tokens + opsd_flops)
+                 + eval_flops)
 
 
 def parse_sizes(text: str) -> tuple[str, ...]:
