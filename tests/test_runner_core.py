@@ -194,6 +194,10 @@ def test_task_solution_and_reference_richness():
     assert p.reference(Reference(0.5)) == "23+45=68;68+67=135;147#147"  # round(0.5·3) = 2 steps kept
     assert p.reference(Reference(1.0)) == p.solution()
     assert p.reference(Reference(0.0, show_sums=False)) == "#147"  # the answer alone: a hint
+    # the sloppy writer drops the carry out of the units column (8+7) and carries the error on
+    assert p.solution(sloppy=True) == "23+45=68;68+67=125;125+12=137#137"
+    assert p.reference(Reference(0.0), sloppy=True) == "68;125;137#137"
+    assert Problem((21, 34)).solution(sloppy=True) == Problem((21, 34)).solution()  # no carry
     assert p.reference(Reference(0.5, show_sums=False)) == "23+45=68;68+67=135#147"
     assert decode(teacher_prompt(p, Reference(0.0))) == "23+45+67+12|68;135;147#147?"
     assert decode(student_prompt(p)) == "23+45+67+12?"

@@ -213,6 +213,33 @@ def test_dask_local_cluster_runs_two_sizes(micro_run, tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_two_base_models_per_size(micro_run, tmp_path):
+    """``base_seeds=2`` on one size, starting from the fixture's base model: the second base is
+    pretrained, every base × seed is fine-tuned (side by side), and the table's SE counts the
+    spread between base models; the first base's runs are those of the one-base run."""
+    cfg, micro_out, _ = micro_run
+    size = cfg.sizes[0]
+    two = replace(cfg, sizes=(size,), base_seeds=2)
+    out = tmp_path / "two"
+    _copy_base_models(micro_out, out)
+    run_sweep(two, out, quiet=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    status = {ph["phase"]: ph["status"] for ph in manifest["per_size"][0]["phases"]}
+    assert status["pretrain b0"] == "loaded" and status["pretrain b1"] == "trained"
+    assert len([p for p in status if p.startswith("opsd")]) == 2 * 2  # bases × seeds
+    assert len(set(manifest["seeds"]["bases"][size])) == 2
+    accuracy = manifest["per_size"][0]["base_accuracy"]["r0 id student"]
+    rows = pd.read_csv(out / "gains_all.csv")
+    assert (rows["n_bases"] == 2).all() and (rows["n_seeds"] == 2).all()
+    row = rows[(rows["comparison"] == "opsd-base") & (rows["benchmark"] == "id")].iloc[0]
+    assert row["acc_base"] == pytest.approx(np.mean(accuracy), abs=1e-3)
+    assert row["se"] >= row["se_bases"] - 1e-9 and row["se_bases"] > 0
+    one = pd.read_csv(micro_out / "gains_all.csv")
+    one = one[(one["size_name"] == size) & (one["comparison"] == "opsd-base")
+              & (one["benchmark"] == "id")].iloc[0]
+    assert accuracy[0] == pytest.approx(one["acc_base"])  # base 0 is the one-base run's base
+
+
 def test_device_choice():
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -145,6 +145,7 @@ SIZES: dict[str, ModelConfig] = {
     "300k": ModelConfig(4, 4, 80),
     "600k": ModelConfig(4, 4, 112),
     "1m": ModelConfig(4, 4, 144),
+    "2m": ModelConfig(6, 6, 168),
     "3m": ModelConfig(6, 6, 192),
     "10m": ModelConfig(8, 8, 320),
     "30m": ModelConfig(10, 10, 480),
@@ -320,26 +321,28 @@ PRESETS: dict[str, RunConfig] = {
                           batch_size=16, eval_problems=200, max_new_tokens=40)),
     # Under an hour on 2 CPU cores: six sizes (1e4-3e5 params) × richness 0 and 1 × five
     # paired seeds, on the full task (2-digit operands, 3-5 terms; ood: 6 terms).
-    "small": RunConfig(),
+    "small": RunConfig(base_seeds=2),
     # Where OPSD has something to do (docs/runner.md): the plain pretraining problems show their
     # working on only 20% of problems and the running sums alone on the rest, so the base student
     # answers without working while the teacher (who saw references with full working after
     # them) works step by step; ood is one term more than training. Six sizes, 34× in params.
     "latent": RunConfig(
         sizes=("10k", "30k", "60k", "100k", "200k", "300k"), richness=(0.0,), seeds=2,
-        task=TaskConfig(terms=(2, 3), ood_terms=(4,), digits=2),
+        base_seeds=2, task=TaskConfig(terms=(2, 3), ood_terms=(4,), digits=2),
         train=TrainConfig(pretrain_steps=3000, pretrain_batch=32, pretrain_working=0.2,
                           pretrain_short="sums", pretrain_hint_answer=0.3, finetune_steps=30,
                           batch_size=16, eval_problems=200, eval_batch=200, max_new_tokens=40)),
-    # The runner's study (docs/runner.md, "The study"): a careful writer and a sloppy one who
-    # drops carries in pretraining; with a reference the model always writes carefully, so the
-    # teacher is the careful mode of the student's own format. Seven sizes over 33x, two base
-    # models per size, each fine-tuned with two seeds.
+    # The runner's study (docs/runner.md, "The study"): pretraining mixes a careful writer and
+    # a sloppy one who drops carries (70% of the plain problems); with a reference in context
+    # the model always writes carefully, so the teacher is the careful mode of the student's own
+    # format, which the student can learn to make its default. Seven sizes over 31x, two base
+    # models per size, each fine-tuned with two seeds, richness 0 (SFT on running sums loses
+    # the working) and 1 (SFT on the careful full solutions).
     "study": RunConfig(
-        sizes=("30k", "60k", "100k", "200k", "300k", "600k", "1m"), richness=(0.0,), seeds=2,
-        base_seeds=2, task=TaskConfig(terms=(2, 3), ood_terms=(4,), digits=2),
-        train=TrainConfig(pretrain_steps=3000, pretrain_batch=32, pretrain_sloppy=0.6,
-                          finetune_steps=30, batch_size=16, eval_problems=200, eval_batch=200,
+        sizes=("60k", "100k", "200k", "300k", "600k", "1m", "2m"), richness=(0.0, 1.0),
+        seeds=2, base_seeds=2, task=TaskConfig(terms=(2, 3), ood_terms=(4,), digits=2),
+        train=TrainConfig(pretrain_steps=3000, pretrain_batch=32, pretrain_sloppy=0.7,
+                          finetune_steps=100, batch_size=16, eval_problems=400, eval_batch=200,
                           max_new_tokens=40)),
     # The same design at CI size (about a minute): two small shapes, an easier task.
     "latent-tiny": RunConfig(
@@ -351,7 +354,7 @@ PRESETS: dict[str, RunConfig] = {
     # One GPU: the whole family, three richness levels, longer training, more problems.
     "gpu": RunConfig(
         sizes=("10k", "30k", "100k", "300k", "1m", "3m", "10m", "30m"),
-        richness=(0.0, 0.5, 1.0), device="auto",
+        richness=(0.0, 0.5, 1.0), base_seeds=2, device="auto",
         train=TrainConfig(pretrain_steps=3000, pretrain_batch=128, finetune_steps=200,
                           batch_size=64, eval_problems=2000, eval_batch=1000)),
     # Real models on one GPU (docs/runner.md, "Real models"): Qwen3 0.6B, 1.7B and 4B on GSM8K

@@ -390,14 +390,14 @@ def evaluate(model: CausalLM, task, problems: list, cfg: TrainConfig, ref: Refer
     correct, lengths = [[] for _ in range(n_models)], [[] for _ in range(n_models)]
     entropy, divergence = [[] for _ in range(n_models)], [[] for _ in range(n_models)]
     regions: list[list[Regions]] = [[] for _ in range(n_models)]
-    generated, start = 0, time.perf_counter()
+    generated, start = np.zeros(n_models, dtype=int), time.perf_counter()
     for i in range(0, len(problems), cfg.eval_batch):
         batch = problems[i:i + cfg.eval_batch]
         s_prompts = [task.student_prompt(p) for p in batch]
         t_prompts = [task.teacher_prompt(p, ref) for p in batch]
         tokens, mask = left_pad((t_prompts if teacher_view else s_prompts) * n_models, device)
         out, valid = model.generate(tokens, mask, cfg.max_new_tokens, task.eos, greedy=True)
-        generated += int(valid.sum())
+        generated += _per_model(valid.sum(1), n_models).cpu().numpy()
         for k, (rows, vs) in enumerate(zip(out.cpu().chunk(n_models), valid.cpu().chunk(n_models))):
             for p, row, v in zip(batch, rows, vs):
                 correct[k].append(task.is_correct(p, row[v].tolist()))
@@ -428,7 +428,7 @@ def evaluate(model: CausalLM, task, problems: list, cfg: TrainConfig, ref: Refer
         res = Evaluation(accuracy=100.0 * c.mean(),
                          se=100.0 * c.std(ddof=1) / np.sqrt(len(c)) if len(c) > 1 else float("nan"),
                          length=float(np.mean(lengths[k])), correct=scores[k].tolist(),
-                         tokens_generated=generated // n_models, seconds=seconds, metric=metric,
+                         tokens_generated=int(generated[k]), seconds=seconds, metric=metric,
                          greedy_accuracy=100.0 * float(np.mean(correct[k])))
         if entropy[k]:
             res.entropy = float(np.mean(entropy[k]))
@@ -440,11 +440,11 @@ def evaluate(model: CausalLM, task, problems: list, cfg: TrainConfig, ref: Refer
 
 def _sampled_scores(model, task, problems, cfg, ref, teacher_view, seed):
     """Per model, per problem, the share of its ``eval_samples`` samples that are right; and the
-    number of tokens generated. Each model samples from its own generator seeded by ``seed``."""
+    tokens each model generated. Each model samples from its own generator seeded by ``seed``."""
     k, n_models = cfg.eval_samples, model.n_models
     gens = [torch.Generator(device=_device(model)).manual_seed(seed) for _ in range(n_models)]
     repeated = [p for p in problems for _ in range(k)]
-    hits, generated = [[] for _ in range(n_models)], 0
+    hits, generated = [[] for _ in range(n_models)], np.zeros(n_models, dtype=int)
     for i in range(0, len(repeated), cfg.eval_batch):
         batch = repeated[i:i + cfg.eval_batch]
         prompts = [task.teacher_prompt(p, ref) if teacher_view else task.student_prompt(p)
@@ -452,7 +452,7 @@ def _sampled_scores(model, task, problems, cfg, ref, teacher_view, seed):
         tokens, mask = left_pad(prompts * n_models, _device(model))
         out, valid = model.generate(tokens, mask, cfg.max_new_tokens, task.eos,
                                     temperature=cfg.eval_temperature, generators=gens)
-        generated += int(valid.sum())
+        generated += _per_model(valid.sum(1), n_models).cpu().numpy()
         for m, (rows, vs) in enumerate(zip(out.cpu().chunk(n_models), valid.cpu().chunk(n_models))):
             hits[m].extend(task.is_correct(p, row[v].tolist()) for p, row, v in zip(batch, rows, vs))
     return [np.asarray(h, dtype=float).reshape(len(problems), k).mean(1) for h in hits], generated
