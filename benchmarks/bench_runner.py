@@ -13,7 +13,7 @@
 
     python benchmarks/bench_runner.py                 # ~8 minutes on one core
     python benchmarks/bench_runner.py --size 1m --threads 1 --json runs/bench_runner.json
-    python benchmarks/bench_runner.py --side-by-side-only --shapes 30k,300k --models 4
+    python benchmarks/bench_runner.py --side-by-side-only --shapes 60k,300k --runs 8
 
 No timing is asserted anywhere; the numbers are for reading.
 """
@@ -30,35 +30,41 @@ from pathlib import Path
 import numpy as np
 
 
-def side_by_side(shape: str, n_models: int, preset: str, repeats: int = 2) -> dict:
-    """Seconds of each phase for ``n_models`` models of ``shape`` as one stack and one at a
-    time (the best of ``repeats`` alternating runs each, so that a burst of load elsewhere on
-    the machine hits both), with the preset's task and batch sizes: pretraining steps, SFT and
-    OPSD steps, and one evaluation of the preset's held-out problems (greedy, as the student,
-    with the teacher's divergence)."""
+def side_by_side(shape: str, n_bases: int, n_runs: int, preset: str, repeats: int = 2) -> dict:
+    """Seconds of each phase with the models of one shape as one stack and one at a time (the
+    best of ``repeats`` alternating runs each, so that a burst of load elsewhere on the machine
+    hits both), with the preset's task and batch sizes: ``n_bases`` base models' pretraining
+    steps; ``n_runs`` runs' SFT and OPSD steps and one evaluation of the preset's held-out
+    problems (greedy, as the student, with the teacher's divergence), as a sweep stacks them."""
     from dataclasses import replace
 
+    from scalefit.runner import train
     from scalefit.runner.config import PRESETS, Reference, model_config
     from scalefit.runner.model import GPT
     from scalefit.runner.sweep import eval_problems, finetuning
     from scalefit.runner.task import ADDITION
-    from scalefit.runner import train
 
     run = PRESETS[preset]
     cfg = replace(run.train, pretrain_steps=8, finetune_steps=4)
-    mcfg, seeds, ref = model_config(run, shape), list(range(n_models)), Reference(0.0)
+    mcfg, ref = model_config(run, shape), Reference(0.0)
+    seeds = list(range(n_runs))
     problems = [train.finetune_problems(run.task, cfg, s) for s in seeds]
     held_out = eval_problems(run)["id"]
-    bases = GPT(mcfg, n_models, seeds=seeds)
+    bases = GPT(mcfg, n_runs, seeds=seeds)
     train.pretrain(bases, run.task, replace(cfg, pretrain_steps=20), seeds, quiet=True)
 
     def phases(models: list[int]) -> dict:
-        """Seconds of every phase for these base models as one stack."""
-        stack = bases.select(models)
+        """Seconds of every phase for these models as one stack (pretraining: the first
+        ``n_bases`` of them; with one model also without length buckets, as the runner
+        pretrained before it had them)."""
         out = {}
-        tic = time.perf_counter()
-        train.pretrain(stack, run.task, cfg, [seeds[k] for k in models], quiet=True)
-        out["pretrain"] = time.perf_counter() - tic
+        for key, buckets in [("pretrain", cfg.length_buckets)] + (
+                [("pretrain, one batch per step", 1)] if len(models) == 1 else []):
+            pretraining = bases.select(models[:n_bases])
+            tic = time.perf_counter()
+            train.pretrain(pretraining, run.task, replace(cfg, length_buckets=buckets),
+                           [seeds[k] for k in models[:n_bases]], quiet=True)
+            out[key] = time.perf_counter() - tic
         for method in ("sft", "opsd"):
             with finetuning(bases, models=models) as (student, teacher):
                 tic = time.perf_counter()
@@ -69,8 +75,9 @@ def side_by_side(shape: str, n_models: int, preset: str, repeats: int = 2) -> di
                     train.opsd(student, teacher, ADDITION, cfg, [problems[k] for k in models],
                                ref, [seeds[k] for k in models], quiet=True)
                 out[method] = time.perf_counter() - tic
+        stack = bases.select(models)
         tic = time.perf_counter()
-        train.evaluate(stack, ADDITION, held_out, cfg, ref, teacher=bases.select(models))
+        train.evaluate(stack, ADDITION, held_out, cfg, ref, teacher=stack)
         out["evaluate"] = time.perf_counter() - tic
         return out
 
@@ -78,17 +85,21 @@ def side_by_side(shape: str, n_models: int, preset: str, repeats: int = 2) -> di
     together, alone = [], []
     for _ in range(repeats):
         together.append(phases(seeds))
-        alone.append({k: sum(v) for k, v in zip(together[-1], zip(*[
-            phases([m]).values() for m in seeds]))})
+        singles = [phases([k]) for k in seeds]
+        alone.append({k: sum(one[k] for one in singles[:n_bases if "pretrain" in k else None])
+                      for k in singles[0]})
     best_together = {k: min(r[k] for r in together) for k in together[0]}
     best_alone = {k: min(r[k] for r in alone) for k in alone[0]}
-    units = {"pretrain": cfg.pretrain_steps, "sft": cfg.finetune_steps,
-             "opsd": cfg.finetune_steps, "evaluate": len(held_out)}
-    return {"shape": shape, "n_params": mcfg.n_params(), "models": n_models,
-            "phases": {k: {"per_s_together": n_models * units[k] / best_together[k],
-                           "per_s_alone": n_models * units[k] / best_alone[k],
-                           "ratio": best_alone[k] / best_together[k]} for k in units},
-            "total_ratio": sum(best_alone.values()) / sum(best_together.values())}
+    unbucketed = best_alone.pop("pretrain, one batch per step")
+    work = {"pretrain": n_bases * cfg.pretrain_steps, "sft": n_runs * cfg.finetune_steps,
+            "opsd": n_runs * cfg.finetune_steps, "evaluate": n_runs * len(held_out)}
+    return {"shape": shape, "n_params": mcfg.n_params(), "bases": n_bases, "runs": n_runs,
+            "phases": {k: {"per_s_together": work[k] / best_together[k],
+                           "per_s_alone": work[k] / best_alone[k],
+                           "ratio": best_alone[k] / best_together[k]} for k in work},
+            "pretrain_vs_one_batch_per_step": unbucketed / best_together["pretrain"],
+            "seconds_together": best_together, "seconds_alone": best_alone,
+            "seconds_pretrain_one_batch_per_step": unbucketed}
 
 
 def matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
@@ -247,8 +258,11 @@ def main(argv=None) -> int:
                     help="whose task, batch sizes and shapes the side-by-side part uses "
                          "(default study)")
     ap.add_argument("--shapes", help="shapes for the side-by-side part (default: the preset's)")
-    ap.add_argument("--models", type=int, default=0,
-                    help="models side by side (default: the preset's base models x seeds)")
+    ap.add_argument("--bases", type=int, default=0,
+                    help="base models pretrained side by side (default: the preset's)")
+    ap.add_argument("--runs", type=int, default=0,
+                    help="fine-tuning runs side by side (default: the preset's base models x "
+                         "seeds)")
     ap.add_argument("--side-by-side-only", action="store_true",
                     help="only part 0")
     ap.add_argument("--json", help="also write the numbers here")
@@ -263,25 +277,30 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     preset = PRESETS[args.preset]
     shapes = parse_sizes(args.shapes) if args.shapes else preset.sizes
-    n_models = args.models or preset.base_seeds * preset.seeds
+    n_bases = args.bases or preset.base_seeds
+    n_runs = args.runs or preset.base_seeds * preset.seeds
     load = os.getloadavg()
     res = {"threads": args.threads, "torch": torch.__version__, "load_before": load,
            "side_by_side": []}
     print(f"runner benchmark: {args.threads} torch thread(s), torch {torch.__version__}; load "
           f"average before: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min) on "
           f"{os.cpu_count()} cores")
-    print(f"\n0. {n_models} models side by side (one stack) vs one at a time, the {args.preset} "
-          "preset's task and batches: models x steps (evaluation: problems) per second")
+    print(f"\n0. side by side (one stack) vs one at a time, the {args.preset} preset's task and "
+          f"batches: {n_bases} base models' pretraining steps, {n_runs} runs' SFT and OPSD steps "
+          "and evaluated problems, per second (models x steps)")
     print(f"   {'shape':>8} {'params':>10}  " + "  ".join(
-        f"{k:>20}" for k in ("pretrain", "sft", "opsd", "evaluate")) + "   all phases")
+        f"{k:>20}" for k in ("pretrain", "sft", "opsd", "evaluate"))
+        + "   pretrain vs one at a time, one batch per step")
     for shape in shapes:
-        r = side_by_side(shape, n_models, args.preset)
+        r = side_by_side(shape, n_bases, n_runs, args.preset)
         res["side_by_side"].append(r)
-        cells = "  ".join(f"{p['per_s_alone']:7.1f} →{p['per_s_together']:7.1f} {p['ratio']:4.1f}x"
-                          for p in r["phases"].values())
-        print(f"   {shape:>8} {r['n_params']:>10,}  {cells}   {r['total_ratio']:4.1f}x")
-    print("   (each cell: one at a time → side by side, and the ratio; all phases: the ratio of "
-          "the summed times)")
+        print(f"   {shape:>8} {r['n_params']:>10,}  " + "  ".join(
+            f"{p['per_s_alone']:7.1f} →{p['per_s_together']:7.1f} {p['ratio']:4.1f}x"
+            for p in r["phases"].values()) + f"   {r['pretrain_vs_one_batch_per_step']:4.1f}x")
+    print("   (each cell: one at a time → side by side, and the ratio)")
+    load = os.getloadavg()
+    res["load_after"] = load
+    print(f"   load average after: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}")
     if args.side_by_side_only:
         if args.json:
             from scalefit.io import atomic_write_json

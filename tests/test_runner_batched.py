@@ -4,6 +4,9 @@ clipped on its own."""
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -106,3 +109,27 @@ def test_each_model_is_clipped_on_its_own_gradient_norm():
     norms = torch.stack([p.grad.reshape(2, -1).norm(dim=1) for p in stack.parameters()])
     clipped, untouched = norms.norm(dim=0).tolist()
     assert clipped == pytest.approx(1.0, rel=1e-5) and untouched < 0.1
+
+
+def test_pretraining_side_by_side_resumes_where_it_stopped():
+    """A stack's pretraining stopped at a partial checkpoint and resumed from it (weights and
+    optimiser state) ends with the weights of the uninterrupted run, bit for bit."""
+    cfg = replace(CFG, pretrain_steps=6)
+    full = GPT(SHAPE, 2, seeds=SEEDS[:2])
+    train.pretrain(full, TASK, cfg, SEEDS[:2], quiet=True)
+    saved = {}
+    first = GPT(SHAPE, 2, seeds=SEEDS[:2])
+
+    def keep(step, opt_state):
+        saved.setdefault("step", step)
+        saved.setdefault("state", copy.deepcopy(first.state_dict()))
+        saved.setdefault("optimizer", copy.deepcopy(opt_state))
+
+    train.pretrain(first, TASK, cfg, SEEDS[:2], on_checkpoint=keep, checkpoint_every=3,
+                   quiet=True)
+    resumed = GPT(SHAPE, 2, seeds=[0, 0])
+    resumed.load_state_dict(saved["state"])
+    stats = train.pretrain(resumed, TASK, cfg, SEEDS[:2], start_step=saved["step"],
+                           opt_state=saved["optimizer"], quiet=True)
+    assert saved["step"] == 3 and stats[0].resumed_from_step == 3
+    assert all(torch.equal(a, b) for a, b in zip(full.parameters(), resumed.parameters()))

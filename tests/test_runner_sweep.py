@@ -216,7 +216,7 @@ def test_dask_local_cluster_runs_two_sizes(micro_run, tmp_path):
 def test_two_base_models_per_size(micro_run, tmp_path):
     """``base_seeds=2`` on one size, starting from the fixture's base model: the second base is
     pretrained, every base × seed is fine-tuned (side by side), and the table's SE counts the
-    spread between base models; the first base's runs are those of the one-base run."""
+    spread between base models; the first base is the one-base run's base."""
     cfg, micro_out, _ = micro_run
     size = cfg.sizes[0]
     two = replace(cfg, sizes=(size,), base_seeds=2)
@@ -237,7 +237,7 @@ def test_two_base_models_per_size(micro_run, tmp_path):
     one = pd.read_csv(micro_out / "gains_all.csv")
     one = one[(one["size_name"] == size) & (one["comparison"] == "opsd-base")
               & (one["benchmark"] == "id")].iloc[0]
-    assert accuracy[0] == pytest.approx(one["acc_base"])  # base 0 is the one-base run's base
+    assert accuracy[0] == pytest.approx(one["acc_base"], abs=1e-3)  # the one-base run's base
 
 
 def test_device_choice():
@@ -258,9 +258,10 @@ def test_cli_rejects_bad_options():
 def test_latent_tiny_preset_opsd_has_something_to_do(tmp_path):
     """The ``latent`` design at CI size (about a minute): the base student answers in the short
     form it mostly saw in pretraining, the teacher works step by step and is far better, OPSD
-    pulls the student toward the teacher's format, and the divergence diagnostics are shares."""
+    pulls the student toward the teacher's format, and the divergence diagnostics are shares.
+    The preset's larger size only (the smaller one asserts nothing more)."""
     cfg = PRESETS["latent-tiny"]
-    run_sweep(cfg, tmp_path, quiet=True)
+    run_sweep(replace(cfg, sizes=cfg.sizes[-1:]), tmp_path, quiet=True)
     rows = pd.read_csv(tmp_path / "gains_all.csv")
     assert list(rows.columns) == TABLE_COLUMNS + ["comparison"]
     rows = rows[(rows["comparison"] == "opsd-base") & (rows["benchmark"] == "id")]
@@ -291,3 +292,20 @@ def test_smoke_preset_writes_a_table_scalefit_fit_accepts(tmp_path, capsys):
                  "--json", str(tmp_path / "fit.json")]) == 0
     fits = json.loads((tmp_path / "fit.json").read_text())
     assert fits, "scalefit fit wrote nothing for the smoke table"
+
+
+@pytest.mark.slow
+def test_study_design_gives_opsd_a_learnable_job(tmp_path):
+    """The ``study`` preset at two of its sizes (about 20 minutes on one core, ``pytest -m
+    slow``): the base students write the sloppy writer's dropped carries (20-80% right), the
+    teacher is the careful mode (≥ 15 pp better), OPSD keeps the student's format and beats the
+    base model by more than 2 SE at 300k, and SFT on the running sums loses the working."""
+    cfg = replace(PRESETS["study"], sizes=("60k", "300k"))
+    run_sweep(cfg, tmp_path, quiet=True)
+    rows = pd.read_csv(tmp_path / "gains_all.csv")
+    rows = rows[(rows["comparison"] == "opsd-base") & (rows["benchmark"] == "id")]
+    assert (rows["n_bases"] == 2).all()
+    assert rows["acc_base"].between(20, 80).all() and (rows["teacher_advantage"] >= 15).all()
+    big = rows[(rows["size_name"] == "300k") & (rows["richness"] == 0.0)].iloc[0]
+    assert big["gain"] > 2 * big["se"]
+    assert abs(big["len_opsd"] - big["len_base"]) < 1 and big["len_sft"] < big["len_base"] - 3

@@ -18,9 +18,10 @@ from scalefit.runner.config import PRESETS, SIZES, LoraConfig, parse_sizes
 DESCRIPTION = """\
 Measure On-Policy Self-Distillation (OPSD) gains over model sizes and write gain tables.
 
-Per size: a base model, then SFT on the reference solutions and OPSD (student rollouts, frozen
-teacher = the base model with the reference in context, full-vocabulary JSD_beta), each from the
-base with paired seeds and the same budget, evaluated on the same held-out problems. The models
+Per size: base models (--base-seeds of them), then SFT on the reference solutions and OPSD
+(student rollouts, frozen teacher = the base model with the reference in context,
+full-vocabulary JSD_beta), each from every base with paired seeds and the same budget, evaluated
+on the same held-out problems; models of one shape train side by side as one computation. The models
 are either a family of small transformers pretrained here on a synthetic addition task (cached;
 id = trained number of terms, ood = more terms), or transformers checkpoints (--models: local
 directories or hub names, their tokenizer and chat template; --lora R through peft, the teacher
@@ -34,6 +35,7 @@ Checkpoints go to --checkpoint-dir (default OUT/checkpoints); rerunning the same
 
 Examples:
   scalefit run --preset smoke --out runs/smoke
+  scalefit run --preset study --out runs/study --workers 1
   scalefit run --models Qwen/Qwen3-0.6B,Qwen/Qwen3-1.7B --data hf:openai/gsm8k:main@train \\
       --eval-data hf:openai/gsm8k:main@test --lora 64 --out runs/gsm8k   # one GPU
   scalefit run --models DIR_A,DIR_B --data problems.jsonl --out runs/mine
@@ -115,7 +117,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("what to run")
     g.add_argument("--preset", choices=sorted(PRESETS), default="smoke",
                    help="tiny: 2 tiny sizes of an easy task, ~1 minute (tests, demos); smoke: 3 "
-                        "sizes, richness 0, 2 seeds, a few minutes on 2 cores; small: 6 "
+                        "sizes, richness 0, 2 seeds, a few minutes on 2 cores; study: 7 sizes "
+                        "60k-2m, 2 base models x 2 seeds, richness 0,1, pretrained with a careful "
+                        "and a sloppy writer so that OPSD has a learnable job; small: 6 "
                         "sizes (10k-1m) x richness 0,1 x 5 seeds, under an hour on 2 cores; gpu: "
                         "8 sizes up to 30m params x richness 0,0.5,1, for one GPU; latent: 6 "
                         "sizes (10k-300k) whose base students leave the working latent, where "
@@ -208,6 +212,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--pretrain-batch", type=positive_type(int), metavar="N",
                    help="problems per pretraining step")
     g.add_argument("--pretrain-lr", type=positive_type(float), help="pretraining learning rate (peak)")
+    g.add_argument("--pretrain-lr-width", type=positive_type(int), metavar="W",
+                   help="models wider than W pretrain at --pretrain-lr x W / width (Adam's "
+                        "step proportional to 1/width; default: one learning rate for all)")
     g.add_argument("--pretrain-working", type=unit_type, metavar="F",
                    help="share of the plain pretraining problems written with their working; "
                         "the others in --pretrain-short form (default 1)")
@@ -277,9 +284,9 @@ def config_from_args(args: argparse.Namespace):
     over = {k: getattr(args, k, None) for k in (
         "sizes", "richness", "seeds", "base_seeds", "seed", "device", "threads", "min_teacher_advantage",
         "min_headroom_share",
-        "pretrain_steps", "pretrain_batch", "pretrain_lr", "pretrain_working", "pretrain_short",
-        "pretrain_hint_answer", "pretrain_sloppy", "finetune_steps", "batch_size", "lr", "objective", "beta", "top_k",
-        "teacher_ema", "temperature", "rollouts_per_prompt", "max_new_tokens", "eval_problems",
+        "pretrain_steps", "pretrain_batch", "pretrain_lr", "pretrain_lr_width",
+        "pretrain_working", "pretrain_short", "pretrain_hint_answer", "pretrain_sloppy",
+        "finetune_steps", "batch_size", "lr", "objective", "beta", "top_k", "teacher_ema", "temperature", "rollouts_per_prompt", "max_new_tokens", "eval_problems",
         "terms", "ood_terms", "digits", "models", "data", "eval_data", "ood_data", "dtype",
         "student_template", "teacher_template", "eval_samples", "eval_temperature",
         "micro_batch")}

@@ -163,6 +163,9 @@ class TrainConfig:
     pretrain_steps: int = _setting(1500, "pretrain")
     pretrain_batch: int = _setting(64, "pretrain")
     pretrain_lr: float = _setting(3e-3, "pretrain")
+    # None: every width pretrains at pretrain_lr; W: a wider model at pretrain_lr × W / width
+    # (Adam's step ∝ 1/width, as μP prescribes for hidden weights; see pretrain_peak_lr)
+    pretrain_lr_width: int | None = _setting(None, "pretrain")
     # share of pretraining examples with a reference in context
     teacher_mix: float = _setting(0.5, "pretrain")
     # the plain (no-reference) examples show their working only for this share; the others are
@@ -337,13 +340,14 @@ PRESETS: dict[str, RunConfig] = {
     # the model always writes carefully, so the teacher is the careful mode of the student's own
     # format, which the student can learn to make its default. Seven sizes over 31x, two base
     # models per size, each fine-tuned with two seeds, richness 0 (SFT on running sums loses
-    # the working) and 1 (SFT on the careful full solutions).
+    # the working) and 1 (SFT on the careful full solutions). Models wider than 64 pretrain at
+    # a learning rate ∝ 1/width (at 3e-3 the 2m models stalled at a loss of 0.13).
     "study": RunConfig(
         sizes=("60k", "100k", "200k", "300k", "600k", "1m", "2m"), richness=(0.0, 1.0),
         seeds=2, base_seeds=2, task=TaskConfig(terms=(2, 3), ood_terms=(4,), digits=2),
-        train=TrainConfig(pretrain_steps=3000, pretrain_batch=32, pretrain_sloppy=0.7,
-                          finetune_steps=100, batch_size=16, eval_problems=400, eval_batch=200,
-                          max_new_tokens=40)),
+        train=TrainConfig(pretrain_steps=3000, pretrain_batch=32, pretrain_lr_width=64,
+                          pretrain_sloppy=0.7, finetune_steps=100, batch_size=16,
+                          eval_problems=400, eval_batch=200, max_new_tokens=40)),
     # The same design at CI size (about a minute): two small shapes, an easier task.
     "latent-tiny": RunConfig(
         sizes=("L2H2D32", "L2H4D48"), richness=(0.0,), seeds=2,
@@ -371,6 +375,14 @@ PRESETS: dict[str, RunConfig] = {
                           max_new_tokens=1024, eval_problems=500, eval_batch=64, micro_batch=8,
                           gradient_checkpointing=True)),
 }
+
+
+def pretrain_peak_lr(train: TrainConfig, width: int) -> float:
+    """The peak pretraining learning rate of a model of this width: ``pretrain_lr``, scaled by
+    ``pretrain_lr_width / width`` for models wider than ``pretrain_lr_width`` (if set)."""
+    if train.pretrain_lr_width is None:
+        return train.pretrain_lr
+    return train.pretrain_lr * min(1.0, train.pretrain_lr_width / width)
 
 
 def base_seed(cfg: RunConfig, size: str, base: int = 0) -> int:

@@ -1,4 +1,5 @@
-"""Models × richness × paired seeds: resumable runs, gain tables and the run manifest.
+"""Models × base models × richness × paired seeds: resumable runs, gain tables and the run
+manifest.
 
 Python API (what ``scalefit run`` and ``scalefit loop`` call)::
 
@@ -10,14 +11,16 @@ Python API (what ``scalefit run`` and ``scalefit loop`` call)::
     res = run_size(cfg, "300k", "runs/smoke/checkpoints")   # one size (resumes from checkpoints)
     rows = size_rows(res, cfg)                         # its gain-table rows (list of dicts)
 
-``run_size`` gets one size's base model (a family size pretrained here, or a transformers
-checkpoint loaded as it is), evaluates it as student and as teacher, fine-tunes SFT and OPSD from
-it for every richness level and seed, evaluates each, and returns a ``results.SizeResult``. Every
-phase is a checkpoint file under ``checkpoint_dir/<size>/`` (``cached_phase``), written
-atomically with a key (a hash of the settings that determine it, derived from the config) and
-the settings themselves; a rerun loads finished phases instead of redoing them, and refuses a
-corrupt checkpoint or one made with other settings (``ScalefitError``, one line). Pretraining
-also saves a partial checkpoint every 100 steps and resumes from it.
+``run_size`` gets one size's base models (``base_seeds`` of the family's, pretrained here side by
+side, or a transformers checkpoint loaded as it is), evaluates each as student and as teacher,
+fine-tunes SFT and OPSD from every base for every richness level and seed — the runs of one
+richness level and method side by side, as one ``GPT`` stack —, evaluates each, and returns a
+``results.SizeResult``. Every model's phase is a checkpoint file under
+``checkpoint_dir/<size>/b<base>/`` (``cached_phases``: those missing are computed together),
+written atomically with a key (a hash of the settings that determine it, derived from the
+config) and the settings themselves; a rerun loads finished phases instead of redoing them, and
+refuses a corrupt checkpoint or one made with other settings (``ScalefitError``, one line).
+Pretraining also saves a partial checkpoint every 100 steps and resumes from it.
 
 ``run_sweep`` runs the sizes as independent jobs through a ``concurrent.futures.Executor``
 (yours, a Dask cluster's with ``scheduler=ADDRESS``, a local process pool with ``workers>1``,
@@ -204,11 +207,13 @@ class _Base:
 
         return isinstance(self.model, GPT)
 
-    def select(self, which: list[int]) -> "CausalLM":
-        """The base models ``which`` side by side, frozen (all of them: the stack itself)."""
-        if which == list(range(len(self.keys))):
-            return self.model
-        return self.model.select(which).eval().requires_grad_(False)
+
+def _frozen(stack: "CausalLM", models: list[int]) -> "CausalLM":
+    """The frozen models ``models`` of ``stack`` side by side: the stack itself when that is
+    all of them (a transformers model is one), else a frozen copy."""
+    if models == list(range(stack.n_models)):
+        return stack
+    return stack.select(models).eval().requires_grad_(False)
 
 
 def _base_dir(ck_dir: Path, base: int) -> Path:
@@ -299,9 +304,7 @@ def finetuning(base, lora=None, models: list[int] | None = None):
         return
     if isinstance(base, GPT):
         models = list(range(base.n_models)) if models is None else models
-        teacher = base if models == list(range(base.n_models)) else \
-            base.select(models).eval().requires_grad_(False)
-        yield base.select(models), teacher
+        yield base.select(models), _frozen(base, models)
         return
     student = copy.deepcopy(base)
     for p in student.parameters():
@@ -370,7 +373,7 @@ def run_size(cfg: RunConfig, size: str, checkpoint_dir, *, quiet: bool = False) 
     for ref in cfg.references():
         def evaluate_bases(todo):
             tic = time.perf_counter()
-            models = base.select(todo)
+            models = _frozen(base.model, todo)
             student = {s: evaluate(models, base.task, problems, cfg.train, ref)
                        for s, problems in base.splits.items()}
             teacher = {s: evaluate(models, base.task, problems, cfg.train, ref, teacher_view=True)

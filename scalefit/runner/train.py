@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from scalefit.progress import progress
-from scalefit.runner.config import Reference, TaskConfig, TrainConfig
+from scalefit.runner.config import Reference, TaskConfig, TrainConfig, pretrain_peak_lr
 from scalefit.runner.losses import (divergence_regions, first_disagreement, opsd_loss,
                                     policy_gradient_loss, token_entropy, token_jsd)
 from scalefit.runner.model import CausalLM
@@ -175,7 +175,8 @@ def pretrain(model: CausalLM, task: TaskConfig, cfg: TrainConfig, seeds: list[in
     """
     device = _device(model)
     model.train()
-    opt = _optimizer(model, cfg.pretrain_lr, 0.0)
+    peak_lr = pretrain_peak_lr(cfg, model.cfg.n_embd)
+    opt = _optimizer(model, peak_lr, 0.0)
     if opt_state is not None:
         opt.load_state_dict(opt_state)
     tokens_seen, start = [0] * len(seeds), time.perf_counter()
@@ -193,7 +194,7 @@ def pretrain(model: CausalLM, task: TaskConfig, cfg: TrainConfig, seeds: list[in
             loss += part_loss.detach()
             for k, n in enumerate(_per_model(mask.sum(1), len(seeds)).tolist()):
                 tokens_seen[k] += n
-        _update(opt, model, lr_at(step, cfg.pretrain_steps, cfg.pretrain_lr, 0.05))
+        _update(opt, model, lr_at(step, cfg.pretrain_steps, peak_lr, 0.05))
         if not quiet:
             bar.set_postfix(loss=f"{loss.mean().item():.3f}",
                             tok_s=_rate(sum(tokens_seen), time.perf_counter() - start))
