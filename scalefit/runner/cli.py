@@ -342,9 +342,10 @@ def summary_text(out_dir) -> str:
     allrows = pd.read_csv(out_dir / FILES["gains_all"])
     manifest = json.loads((out_dir / "manifest.json").read_text())
     sft = allrows[allrows[COMPARISON] == BASELINES["sft"]]
+    bases = manifest["config"].get("base_seeds", 1)
     lines = [f"{out_dir}: {len(manifest['finished_sizes'])} sizes in "
-             f"{manifest['wall_seconds']:.0f} s; OPSD - SFT and OPSD - base in pp "
-             "(paired SE over problems and seeds)", ""]
+             f"{manifest['wall_seconds']:.0f} s; OPSD - SFT and OPSD - base in pp (paired SE "
+             f"over problems, seeds and base models; {bases} base model(s) per size)", ""]
     w = max([7, *sft["size_name"].astype(str).str.len()])
     lines.append(f"{'size':>{w}} {'params':>13} {'richness':>8} {'split':>5}  {'base':>5} "
                  f"{'teacher':>7} {'SFT':>5} {'OPSD':>5}  {'OPSD-SFT':>14}  {'OPSD-base':>14}")

@@ -199,9 +199,10 @@ class GPT(CausalLM):
         """GPT-2's initialisation of model k: N(0, 0.02) weights and embeddings, the residual
         projections scaled down by sqrt(2 · layers), zero biases, unit LayerNorms."""
         for name, p in self.named_parameters():
-            if name.endswith("weight") and p.dim() == 3 or name in ("wte", "wpe"):
-                std = 0.02 / math.sqrt(2 * self.cfg.n_layer) if name.endswith(
-                    ("proj.weight", "out.weight")) else 0.02
+            matrix = p.dim() == 3  # linear weights and embeddings (biases and norms have 2)
+            if matrix:
+                residual = name.endswith(("proj.weight", "out.weight"))
+                std = 0.02 / math.sqrt(2 * self.cfg.n_layer) if residual else 0.02
                 p[k].normal_(0.0, std, generator=gen)
 
     def n_params(self) -> int:
@@ -216,8 +217,7 @@ class GPT(CausalLM):
     @classmethod
     def stack(cls, cfg: ModelConfig, states: list[dict]) -> "GPT":
         """The models of ``states`` (``model_state`` output) side by side, in that order."""
-        model = cls.__new__(cls)
-        GPT.__init__(model, cfg, n_models=len(states), seeds=list(range(len(states))))
+        model = cls(cfg, n_models=len(states), seeds=[0] * len(states))  # weights replaced below
         with torch.no_grad():
             for name, p in model.named_parameters():
                 p.copy_(torch.stack([s[name] for s in states]))
