@@ -1,5 +1,8 @@
 """How fast is the OPSD runner on this machine? Everything measured in one run.
 
+0. Models side by side: models x steps per second of pretraining, SFT, OPSD and evaluation
+   when K models of one shape are trained as one stack (``model.GPT`` with K models), against
+   the same K models one at a time, for the study preset's shapes; the ratio of the two.
 1. The machine's fp32 matmul throughput (1024 x 1024, torch, the same thread count).
 2. Rollout tokens/s with and without the KV cache at the longest rollout length.
 3. One OPSD step split into sampling / teacher forward / student forward + loss / backward +
@@ -8,8 +11,9 @@
 4. Peak memory of the full-vocabulary divergence (forward + backward) against the number of
    position chunks, each in a fresh subprocess (peak RSS above the inputs).
 
-    python benchmarks/bench_runner.py                 # ~3 minutes on one core
+    python benchmarks/bench_runner.py                 # ~8 minutes on one core
     python benchmarks/bench_runner.py --size 1m --threads 1 --json runs/bench_runner.json
+    python benchmarks/bench_runner.py --side-by-side-only --shapes 60k,300k --runs 8
 
 No timing is asserted anywhere; the numbers are for reading.
 """
@@ -17,12 +21,85 @@ No timing is asserted anywhere; the numbers are for reading.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+
+def side_by_side(shape: str, n_bases: int, n_runs: int, preset: str, repeats: int = 2) -> dict:
+    """Seconds of each phase with the models of one shape as one stack and one at a time (the
+    best of ``repeats`` alternating runs each, so that a burst of load elsewhere on the machine
+    hits both), with the preset's task and batch sizes: ``n_bases`` base models' pretraining
+    steps; ``n_runs`` runs' SFT and OPSD steps and one evaluation of the preset's held-out
+    problems (greedy, as the student, with the teacher's divergence), as a sweep stacks them."""
+    from dataclasses import replace
+
+    from scalefit.runner import train
+    from scalefit.runner.config import PRESETS, Reference, model_config
+    from scalefit.runner.model import GPT
+    from scalefit.runner.sweep import eval_problems, finetuning
+    from scalefit.runner.task import ADDITION
+
+    run = PRESETS[preset]
+    cfg = replace(run.train, pretrain_steps=8, finetune_steps=4)
+    mcfg, ref = model_config(run, shape), Reference(0.0)
+    seeds = list(range(n_runs))
+    problems = [train.finetune_problems(run.task, cfg, s) for s in seeds]
+    held_out = eval_problems(run)["id"]
+    bases = GPT(mcfg, n_runs, seeds=seeds)
+    train.pretrain(bases, run.task, replace(cfg, pretrain_steps=20), seeds, quiet=True)
+
+    def phases(models: list[int]) -> dict:
+        """Seconds of every phase for these models as one stack (pretraining: the first
+        ``n_bases`` of them; with one model also without length buckets, as the runner
+        pretrained before it had them)."""
+        out = {}
+        for key, buckets in [("pretrain", cfg.length_buckets)] + (
+                [("pretrain, one batch per step", 1)] if len(models) == 1 else []):
+            pretraining = bases.select(models[:n_bases])
+            tic = time.perf_counter()
+            train.pretrain(pretraining, run.task, replace(cfg, length_buckets=buckets),
+                           [seeds[k] for k in models[:n_bases]], quiet=True)
+            out[key] = time.perf_counter() - tic
+        for method in ("sft", "opsd"):
+            with finetuning(bases, models=models) as (student, teacher):
+                tic = time.perf_counter()
+                if method == "sft":
+                    train.sft(student, ADDITION, cfg, [problems[k] for k in models], ref,
+                              quiet=True)
+                else:
+                    train.opsd(student, teacher, ADDITION, cfg, [problems[k] for k in models],
+                               ref, [seeds[k] for k in models], quiet=True)
+                out[method] = time.perf_counter() - tic
+        stack = bases.select(models)
+        tic = time.perf_counter()
+        train.evaluate(stack, ADDITION, held_out, cfg, ref, teacher=stack)
+        out["evaluate"] = time.perf_counter() - tic
+        return out
+
+    phases([0])  # warm-up
+    together, alone = [], []
+    for _ in range(repeats):
+        together.append(phases(seeds))
+        singles = [phases([k]) for k in seeds]
+        alone.append({k: sum(one[k] for one in singles[:n_bases if "pretrain" in k else None])
+                      for k in singles[0]})
+    best_together = {k: min(r[k] for r in together) for k in together[0]}
+    best_alone = {k: min(r[k] for r in alone) for k in alone[0]}
+    unbucketed = best_alone.pop("pretrain, one batch per step")
+    work = {"pretrain": n_bases * cfg.pretrain_steps, "sft": n_runs * cfg.finetune_steps,
+            "opsd": n_runs * cfg.finetune_steps, "evaluate": n_runs * len(held_out)}
+    return {"shape": shape, "n_params": mcfg.n_params(), "bases": n_bases, "runs": n_runs,
+            "phases": {k: {"per_s_together": work[k] / best_together[k],
+                           "per_s_alone": work[k] / best_alone[k],
+                           "ratio": best_alone[k] / best_together[k]} for k in work},
+            "pretrain_vs_one_batch_per_step": unbucketed / best_together["pretrain"],
+            "seconds_together": best_together, "seconds_alone": best_alone,
+            "seconds_pretrain_one_batch_per_step": unbucketed}
 
 
 def matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
@@ -53,9 +130,9 @@ def rollout_speed(model, batch: int, length: int) -> dict:
     out = {}
     for cache in (True, False):
         gen = torch.Generator().manual_seed(0)
-        model.generate(tokens, mask, 4, eos=-1, generator=gen, use_cache=cache)  # warm-up
+        model.generate(tokens, mask, 4, eos=-1, generators=[gen], use_cache=cache)  # warm-up
         t = time.perf_counter()
-        seq, _ = model.generate(tokens, mask, length, eos=-1, generator=gen, use_cache=cache)
+        seq, _ = model.generate(tokens, mask, length, eos=-1, generators=[gen], use_cache=cache)
         dt = time.perf_counter() - t
         out["cached" if cache else "uncached"] = batch * seq.shape[1] / dt
     out["speedup"] = out["cached"] / out["uncached"]
@@ -72,8 +149,8 @@ def opsd_split(model, steps: int, batch: int) -> dict:
 
     cfg = TrainConfig(finetune_steps=steps, batch_size=batch)
     with finetuning(model) as (student, teacher):
-        stats = opsd(student, teacher, ADDITION, cfg, _problems(steps * batch, (3, 4, 5), 1),
-                     Reference(0.0), seed=0, quiet=True)
+        stats = opsd(student, teacher, ADDITION, cfg, [_problems(steps * batch, (3, 4, 5), 1)],
+                     Reference(0.0), [0], quiet=True)[0]
     per = {k: v / steps for k, v in vars(stats.time_split).items()}
     per["total"] = stats.seconds / steps
     per["tokens_generated_per_step"] = stats.tokens_generated / steps
@@ -93,7 +170,8 @@ def forward_compare(model, batch: int) -> dict:
     s_prompts = [student_prompt(p) for p in probs]
     t_prompts = [teacher_prompt(p, Reference(0.0)) for p in probs]
     tok, mask = left_pad(s_prompts)
-    rollout, valid = model.generate(tok, mask, 60, EOS, generator=torch.Generator().manual_seed(0))
+    rollout, valid = model.generate(tok, mask, 60, EOS,
+                                    generators=[torch.Generator().manual_seed(0)])
 
     def timeit(fn, n=5):
         fn()
@@ -176,22 +254,64 @@ def main(argv=None) -> int:
     ap.add_argument("--length", type=int, default=0,
                     help="rollout length for the cache comparison (default: the longest the "
                          "model allows after a 5-term prompt)")
+    ap.add_argument("--preset", default="study",
+                    help="whose task, batch sizes and shapes the side-by-side part uses "
+                         "(default study)")
+    ap.add_argument("--shapes", help="shapes for the side-by-side part (default: the preset's)")
+    ap.add_argument("--bases", type=int, default=0,
+                    help="base models pretrained side by side (default: the preset's)")
+    ap.add_argument("--runs", type=int, default=0,
+                    help="fine-tuning runs side by side (default: the preset's base models x "
+                         "seeds)")
+    ap.add_argument("--side-by-side-only", action="store_true",
+                    help="only part 0")
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args(argv)
 
     import torch
 
-    from scalefit.runner.config import resolve_size
+    from scalefit.runner.config import PRESETS, parse_sizes, resolve_size
     from scalefit.runner.model import GPT
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    preset = PRESETS[args.preset]
+    shapes = parse_sizes(args.shapes) if args.shapes else preset.sizes
+    n_bases = args.bases or preset.base_seeds
+    n_runs = args.runs or preset.base_seeds * preset.seeds
+    load = os.getloadavg()
+    res = {"threads": args.threads, "torch": torch.__version__, "load_before": load,
+           "side_by_side": []}
+    print(f"runner benchmark: {args.threads} torch thread(s), torch {torch.__version__}; load "
+          f"average before: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min) on "
+          f"{os.cpu_count()} cores")
+    print(f"\n0. side by side (one stack) vs one at a time, the {args.preset} preset's task and "
+          f"batches: {n_bases} base models' pretraining steps, {n_runs} runs' SFT and OPSD steps "
+          "and evaluated problems, per second (models x steps)")
+    print(f"   {'shape':>8} {'params':>10}  " + "  ".join(
+        f"{k:>20}" for k in ("pretrain", "sft", "opsd", "evaluate"))
+        + "   pretrain vs one at a time, one batch per step")
+    for shape in shapes:
+        r = side_by_side(shape, n_bases, n_runs, args.preset)
+        res["side_by_side"].append(r)
+        print(f"   {shape:>8} {r['n_params']:>10,}  " + "  ".join(
+            f"{p['per_s_alone']:7.1f} →{p['per_s_together']:7.1f} {p['ratio']:4.1f}x"
+            for p in r["phases"].values()) + f"   {r['pretrain_vs_one_batch_per_step']:4.1f}x")
+    print("   (each cell: one at a time → side by side, and the ratio)")
+    load = os.getloadavg()
+    res["load_after"] = load
+    print(f"   load average after: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}")
+    if args.side_by_side_only:
+        if args.json:
+            from scalefit.io import atomic_write_json
+
+            atomic_write_json(Path(args.json), res)
+        return 0
     cfg = resolve_size(args.size)
     model = GPT(cfg).eval()
     n = model.n_params()
-    res = {"size": args.size, "n_params": n, "threads": args.threads, "torch": torch.__version__}
-    print(f"runner benchmark: size {args.size} ({n:,} params), {args.threads} torch thread(s), "
-          f"torch {torch.__version__}")
+    res.update({"size": args.size, "n_params": n})
+    print(f"\none model of size {args.size} ({n:,} params):")
 
     gf = matmul_gflops()
     res["matmul_gflops"] = gf

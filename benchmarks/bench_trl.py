@@ -156,8 +156,6 @@ def time_runner(model, tokenizer, *, steps: int, batch: int, length: int, lr: fl
                 gradient_checkpointing: bool = False) -> dict:
     """Seconds per step of the runner's SFT and OPSD on ``model`` (the first step of each is a
     warm-up and not counted), rollout tokens per second of an OPSD step, and peak GPU memory."""
-    import torch
-
     from scalefit.runner.config import LoraConfig, Reference, TrainConfig
     from scalefit.runner.hf import HFCausalLM
     from scalefit.runner.sweep import finetuning
@@ -180,9 +178,9 @@ def time_runner(model, tokenizer, *, steps: int, batch: int, length: int, lr: fl
         reset_peak(device)
         with finetuning(base, LoraConfig(lora) if lora else None) as (student, teacher):
             if method == "sft":
-                stats = sft(student, task, cfg, work, Reference(), quiet=True)
+                stats = sft(student, task, cfg, [work], Reference(), quiet=True)[0]
             else:
-                stats = opsd(student, teacher, task, cfg, work, Reference(), quiet=True)
+                stats = opsd(student, teacher, task, cfg, [work], Reference(), [0], quiet=True)[0]
         step = float(np.mean(stats.step_seconds[1:]))
         out[method] = {"step_s": step, "steps_timed": n, "peak_gib": peak_memory_gib(device)}
         if method == "sft":

@@ -91,3 +91,31 @@ def test_command_line_configs():
         _parse("--models", "a", "--data", "x.jsonl", "--hide-sums")
     round_trip = RunConfig.from_dict(cfg.to_dict())
     assert round_trip == cfg
+    study = _parse("--preset", "study", "--base-seeds", "3", "--pretrain-sloppy", "0.7")
+    assert study.base_seeds == 3 and study.train.pretrain_sloppy == 0.7
+    assert PRESETS["study"].base_seeds >= 2 and PRESETS["latent"].base_seeds >= 2
+
+
+def test_wider_models_pretrain_at_a_smaller_learning_rate():
+    from scalefit.runner.config import pretrain_peak_lr
+
+    scaled = replace(CFG.train, pretrain_lr=3e-3, pretrain_lr_width=64)
+    assert pretrain_peak_lr(scaled, 40) == pretrain_peak_lr(scaled, 64) == 3e-3
+    assert pretrain_peak_lr(scaled, 128) == pytest.approx(1.5e-3)
+    assert pretrain_peak_lr(replace(scaled, pretrain_lr_width=None), 128) == 3e-3
+    assert _parse("--preset", "study", "--pretrain-lr-width", "32").train.pretrain_lr_width == 32
+
+
+def test_base_models_have_their_own_seeds_and_keys():
+    cfg = replace(CFG, base_seeds=3)
+    keys = {settings_key(base_settings(cfg, SIZE, b)) for b in range(3)}
+    assert len(keys) == 3
+    assert base_settings(cfg, SIZE, 0) == base_settings(CFG, SIZE)  # base 0 is the one base
+
+
+def test_several_base_models_of_a_checkpoint_are_refused():
+    from scalefit.runner.sweep import check_run
+
+    cfg = _parse("--models", "a", "--data", "x.jsonl", "--base-seeds", "2")
+    with pytest.raises(ScalefitError, match="--base-seeds .* one base model"):
+        check_run(cfg)

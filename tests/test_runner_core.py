@@ -161,8 +161,8 @@ def test_kv_cached_generation_equals_uncached():
     assert torch.equal(a, b) and torch.equal(va, vb)
     # sampling with the same generator state gives the same tokens too
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
-    c, _ = model.generate(tokens, mask, 30, EOS, generator=g1, use_cache=True)
-    d, _ = model.generate(tokens, mask, 30, EOS, generator=g2, use_cache=False)
+    c, _ = model.generate(tokens, mask, 30, EOS, generators=[g1], use_cache=True)
+    d, _ = model.generate(tokens, mask, 30, EOS, generators=[g2], use_cache=False)
     assert torch.equal(c, d)
 
 
@@ -194,6 +194,10 @@ def test_task_solution_and_reference_richness():
     assert p.reference(Reference(0.5)) == "23+45=68;68+67=135;147#147"  # round(0.5·3) = 2 steps kept
     assert p.reference(Reference(1.0)) == p.solution()
     assert p.reference(Reference(0.0, show_sums=False)) == "#147"  # the answer alone: a hint
+    # the sloppy writer drops the carry out of the units column (8+7) and carries the error on
+    assert p.solution(sloppy=True) == "23+45=68;68+67=125;125+12=137#137"
+    assert p.reference(Reference(0.0), sloppy=True) == "68;125;137#137"
+    assert Problem((21, 34)).solution(sloppy=True) == Problem((21, 34)).solution()  # no carry
     assert p.reference(Reference(0.5, show_sums=False)) == "23+45=68;68+67=135#147"
     assert decode(teacher_prompt(p, Reference(0.0))) == "23+45+67+12|68;135;147#147?"
     assert decode(student_prompt(p)) == "23+45+67+12?"
@@ -275,6 +279,40 @@ def test_paired_gain_se_matches_monte_carlo_spread():
     assert 0.85 < ratio < 1.15, ratio
     # ignoring the seed component would understate it here
     assert np.mean(problem_only) / np.std(gains, ddof=1) < 0.8
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["seeds-crossed", "seeds-nested"])
+def test_paired_gain_with_several_base_models_matches_monte_carlo_spread(nested):
+    """Three base models × three seeds × problems, with base-model effects: the mean estimated SE
+    is close to the observed spread of the gain whether a seed's effect is shared by the bases
+    (crossed) or not (nested), and an SE that treats the nine runs as seeds of one base
+    understates it."""
+    rng = np.random.default_rng(2)
+    nb, s, n = 3, 3, 200
+    gains, ses, as_seeds = [], [], []
+    for _ in range(400):
+        difficulty = rng.normal(size=n)
+        base_shift = rng.normal(scale=0.5, size=nb)[:, None]
+        seed_shift = rng.normal(scale=0.3, size=(nb, s) if nested else (1, s))
+        shift = (base_shift + seed_shift)[:, :, None]
+        pa = 1 / (1 + np.exp(-(difficulty + 0.3 + shift)))
+        pb = 1 / (1 + np.exp(-difficulty))[None, None]
+        a, b = rng.random((nb, s, n)) < pa, rng.random((nb, s, n)) < pb
+        g = paired_gain(a, b)
+        gains.append(g["gain"])
+        ses.append(g["se"])
+        as_seeds.append(paired_gain(a.reshape(nb * s, n), b.reshape(nb * s, n))["se"])
+        assert g["n_bases"] == nb and np.shape(g["per_run"]) == (nb, s)
+    spread = np.std(gains, ddof=1)
+    assert 0.85 < np.mean(ses) / spread < 1.15, np.mean(ses) / spread
+    assert np.mean(as_seeds) / spread < 0.8
+
+
+def test_paired_gain_with_one_base_model_is_the_two_way_formula():
+    rng = np.random.default_rng(3)
+    a, b = rng.random((4, 300)) < 0.6, rng.random((4, 300)) < 0.5
+    assert paired_gain(a[None], b[None]) == paired_gain(a, b)
+    assert paired_gain(a, b)["se_bases"] == 0 and paired_gain(a, b)["n_bases"] == 1
 
 
 def test_paired_gain_zero_differences_get_a_floor():

@@ -99,7 +99,7 @@ def checkpoints(tmp_path_factory):
         torch.manual_seed(seed)
         hf = transformers.AutoModelForCausalLM.from_config(_config(kind, tok))
         sft(HFCausalLM(hf), _MostlyTeacher(task, seed), cfg,
-            finetune_problems(pool, cfg.finetune_steps * cfg.batch_size, seed), REF, quiet=True)
+            [finetune_problems(pool, cfg.finetune_steps * cfg.batch_size, seed)], REF, quiet=True)
         dirs[kind] = root / kind
         hf.save_pretrained(dirs[kind])
         tok.save_pretrained(dirs[kind])
@@ -224,7 +224,7 @@ def test_opsd_loss_equals_trl_sdft_on_the_same_batch(checkpoints):
     t_prompts = [task.teacher_prompt(p, REF) for p in problems]
     tokens, mask = left_pad(s_prompts)
     rollout, valid = model.generate(tokens, mask, 12, -1, temperature=3.0,
-                                    generator=torch.Generator().manual_seed(0))
+                                    generators=[torch.Generator().manual_seed(0)])
     valid = valid & (torch.arange(12)[None] < torch.tensor([12, 5, 9, 1, 12, 7, 3, 11])[:, None])
     with torch.no_grad():
         student = rollout_logits(model, s_prompts, rollout, valid).double()
@@ -293,7 +293,7 @@ def test_students_input_never_contains_the_reference(checkpoints):
     cfg = TrainConfig(finetune_steps=2, batch_size=4, lr=1e-3, max_new_tokens=4, eval_batch=8)
     with finetuning(model, LoraConfig(2)) as (student, teacher):
         s, t = _Recorder(student, tok), _Recorder(teacher, tok)
-        opsd(s, t, task, cfg, problems, REF, quiet=True)
+        opsd(s, t, task, cfg, [problems], REF, [0], quiet=True)
         evaluate(s, task, problems, cfg, REF, teacher=t)
     references = [p.reference(REF) for p in problems]
     assert len(s.seen) > 8 and len(t.seen) > 8
@@ -314,7 +314,7 @@ def test_teacher_weights_never_change(checkpoints, lora):
     with finetuning(model, lora) as (student, teacher):
         with torch.no_grad():
             start = student(*probe)
-        opsd(student, teacher, task, cfg, problems, REF, quiet=True)
+        opsd(student, teacher, task, cfg, [problems], REF, [0], quiet=True)
         with torch.no_grad():
             assert not torch.allclose(student(*probe), start)  # the student moved
             torch.testing.assert_close(teacher(*probe), start, rtol=0, atol=0)  # not the teacher

@@ -122,6 +122,83 @@ PAPER_FIGURES = [
 ]
 
 
+RUNNER = [
+    new_markdown_cell(
+        "# The OPSD runner: a tiny sweep, its gain table, and the bundled study\n\n"
+        "`scalefit run` (or `scalefit.runner.run_sweep`) trains a family of small transformers on "
+        "a synthetic addition task, gives each base model an SFT baseline and an On-Policy "
+        "Self-Distillation (OPSD) run with paired seeds, and writes gain tables that `scalefit "
+        "fit` reads. This notebook runs a deliberately tiny sweep (the `tiny` preset: two sizes, "
+        "an easier version of the task, about 40 s on one core), loads its table, and then reads "
+        "the runner's study bundled in `data/runner_study/` (`--preset study`: seven sizes from "
+        "66k to 2.1M parameters, two base models per size, each fine-tuned with two seeds). See "
+        "`docs/runner.md` for every knob."),
+    new_code_cell(
+        "import tempfile\n"
+        "from pathlib import Path\n\n"
+        "import pandas as pd\n\n"
+        "from scalefit.runner import PRESETS, run_sweep\n\n"
+        "# the \"tiny\" preset: two tiny shapes (31k and 65k parameters), 2-3 terms, richness 0, "
+        "two seeds;\n"
+        "# every field can be changed with cfg.with_overrides(name=value, ...)\n"
+        "cfg = PRESETS[\"tiny\"]\n"
+        "print(cfg.sizes, cfg.task, cfg.train.pretrain_steps, \"pretraining steps\")\n"
+        "out = Path(tempfile.mkdtemp()) / \"tiny\"\n"
+        "gains_csv = run_sweep(cfg, out, workers=1, quiet=True)\n"
+        "sorted(p.name for p in out.iterdir())"),
+    new_markdown_cell(
+        "`gains_all.csv` has every (size, split, richness) row for both comparisons (OPSD − SFT "
+        "and OPSD − base), with the raw accuracies behind each gain. `gains.csv` keeps only the "
+        "rows where the teacher (the base model with the reference in context) beats the base "
+        "student by at least `min_teacher_advantage` points: elsewhere there is nothing to "
+        "distil, and no gain is reported."),
+    new_code_cell(
+        "rows = pd.read_csv(out / \"gains_all.csv\")\n"
+        "cols = [\"comparison\", \"size_name\", \"param_count\", \"benchmark\", \"richness\", "
+        "\"acc_base\", \"acc_teacher\",\n"
+        "        \"acc_sft\", \"acc_opsd\", \"gain\", \"se\", \"n_bases\", \"n_seeds\", "
+        "\"distillable\"]\n"
+        "rows[cols]"),
+    new_code_cell(
+        "import scalefit as sf\n\n"
+        "table = pd.read_csv(gains_csv)\n"
+        "if len(table):\n"
+        "    gt = sf.load(gains_csv)          # what `scalefit fit` reads\n"
+        "    print(f\"{len(gt)} rows, sizes in {gt.unit_label}:\", gt.size, \"gains (pp):\", "
+        "gt.value.round(1))\n"
+        "else:\n"
+        "    print(\"no distillable row in this tiny run (see gains_all.csv)\")"),
+    new_markdown_cell(
+        "## The bundled study: `scalefit run --preset study`\n\n"
+        "Pretraining mixes a careful writer and a sloppy one who drops every carry out of the "
+        "units column (on 70% of the plain problems); with a reference in context the model "
+        "always writes carefully. So the base student writes dropped carries, the teacher (the "
+        "same model with the reference) is its own careful mode in its own format, and OPSD has "
+        "a job the student can learn: make the careful mode its default. Richness 0: the "
+        "teacher sees the running sums and SFT trains on them (a format without the working); "
+        "richness 1: the full careful solution for both. SEs are over problems, seeds and the "
+        "two base models per size. Non-distillable rows are shown hollow."),
+    new_code_cell(
+        "from scalefit.report.figures_runner import figure_gain_by_richness\n\n"
+        "study = Path(\"../data/runner_study\")\n"
+        "allrows = pd.read_csv(study / \"gains_all.csv\")\n"
+        "in_dist = allrows[allrows[\"benchmark\"] == \"id\"]\n"
+        "display(figure_gain_by_richness(in_dist))   # what `scalefit run` writes as "
+        "gain_vs_size.png\n"
+        "in_dist.pivot_table(index=[\"param_count\", \"acc_base\", \"acc_teacher\"],\n"
+        "                    columns=[\"comparison\", \"richness\"], values=[\"gain\", "
+        "\"se\"]).round(1)"),
+    new_markdown_cell(
+        "The OPSD − base gains as a scaling table, one fit per richness level (what `scalefit "
+        "fit data/runner_study/gains_vs_base.csv --by richness` prints):"),
+    new_code_cell(
+        "vs_base = sf.load(study / \"gains_vs_base.csv\", benchmark=\"id\")\n"
+        "for richness, part in vs_base.split([\"richness\"]).items():\n"
+        "    print(f\"richness {richness}: forecast at 5M and 20M parameters (pp)\")\n"
+        "    display(sf.fit(part).predict([5.0, 20.0]).to_frame().round(1))"),
+]
+
+
 def write(name: str, cells) -> None:
     nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
                                                             "display_name": "Python 3",
@@ -133,3 +210,4 @@ if __name__ == "__main__":
     HERE.mkdir(exist_ok=True)
     write("01_quickstart.ipynb", QUICKSTART)
     write("02_paper_figures.ipynb", PAPER_FIGURES)
+    write("03_runner.ipynb", RUNNER)

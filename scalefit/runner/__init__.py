@@ -5,16 +5,18 @@ imported when a run starts. Modules:
 
 - ``config``: ``TaskConfig``, ``ModelConfig`` (the size family ``SIZES``), ``TrainConfig``,
   ``Reference``, ``ProblemsConfig``, ``LoraConfig``, ``RunConfig`` and the presets ``PRESETS``
-  (tiny, smoke, small, latent, gpu, gsm8k) — no torch;
+  (tiny, smoke, study, small, latent, gpu, gsm8k) — no torch;
 - ``task``: the synthetic reasoning task (sum K numbers with running sums) and its tokenizer;
 - ``problems``: real problem sets (JSONL or hub datasets), chat prompts, math-verify grading;
-- ``model``: the model interface ``CausalLM`` and the nanoGPT-style transformer with a KV cache;
+- ``model``: the model interface ``CausalLM`` and the nanoGPT-style transformer with a KV cache,
+  several models of one shape side by side;
 - ``hf``: transformers causal LMs behind that interface, LoRA through peft;
 - ``losses``: generalised JSD_β (chunked), the sampled-token policy-gradient loss (eq. 9);
 - ``train``: pretraining, SFT, OPSD (the OPSD paper, Algorithm 1), evaluation — one loop for
   both kinds of model;
 - ``results``: the typed results (an evaluation, a phase, a size) — no torch;
-- ``stats``: the paired standard error of a gain over problems and seeds — no torch;
+- ``stats``: the paired standard error of a gain over problems, seeds and base models — no
+  torch;
 - ``sweep``: ``run_size`` (one size or model, resumable), ``size_rows`` (its gain-table rows),
   ``run_sweep`` (sizes through an executor; writes the tables and manifest);
 - ``cli``: ``scalefit run``.

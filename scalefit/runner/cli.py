@@ -18,9 +18,10 @@ from scalefit.runner.config import PRESETS, SIZES, LoraConfig, parse_sizes
 DESCRIPTION = """\
 Measure On-Policy Self-Distillation (OPSD) gains over model sizes and write gain tables.
 
-Per size: a base model, then SFT on the reference solutions and OPSD (student rollouts, frozen
-teacher = the base model with the reference in context, full-vocabulary JSD_beta), each from the
-base with paired seeds and the same budget, evaluated on the same held-out problems. The models
+Per size: base models (--base-seeds of them), then SFT on the reference solutions and OPSD
+(student rollouts, frozen teacher = the base model with the reference in context,
+full-vocabulary JSD_beta), each from every base with paired seeds and the same budget, evaluated
+on the same held-out problems; models of one shape train side by side as one computation. The models
 are either a family of small transformers pretrained here on a synthetic addition task (cached;
 id = trained number of terms, ood = more terms), or transformers checkpoints (--models: local
 directories or hub names, their tokenizer and chat template; --lora R through peft, the teacher
@@ -34,6 +35,7 @@ Checkpoints go to --checkpoint-dir (default OUT/checkpoints); rerunning the same
 
 Examples:
   scalefit run --preset smoke --out runs/smoke
+  scalefit run --preset study --out runs/study --workers 1
   scalefit run --models Qwen/Qwen3-0.6B,Qwen/Qwen3-1.7B --data hf:openai/gsm8k:main@train \\
       --eval-data hf:openai/gsm8k:main@test --lora 64 --out runs/gsm8k   # one GPU
   scalefit run --models DIR_A,DIR_B --data problems.jsonl --out runs/mine
@@ -115,7 +117,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("what to run")
     g.add_argument("--preset", choices=sorted(PRESETS), default="smoke",
                    help="tiny: 2 tiny sizes of an easy task, ~1 minute (tests, demos); smoke: 3 "
-                        "sizes, richness 0, 2 seeds, a few minutes on 2 cores; small: 6 "
+                        "sizes, richness 0, 2 seeds, a few minutes on 2 cores; study: 7 sizes "
+                        "60k-2m, 2 base models x 2 seeds, richness 0,1, pretrained with a careful "
+                        "and a sloppy writer so that OPSD has a learnable job; small: 6 "
                         "sizes (10k-1m) x richness 0,1 x 5 seeds, under an hour on 2 cores; gpu: "
                         "8 sizes up to 30m params x richness 0,0.5,1, for one GPU; latent: 6 "
                         "sizes (10k-300k) whose base students leave the working latent, where "
@@ -138,6 +142,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seeds", type=positive_type(int), metavar="N",
                    help="paired fine-tuning seeds per size and richness (preset: 2 smoke, 5 "
                         "small/gpu)")
+    g.add_argument("--base-seeds", type=positive_type(int), metavar="K",
+                   help="base models per size, pretrained from different seeds and each "
+                        "fine-tuned with every seed; the gains' SEs then include the variance "
+                        "between base models (preset: 2 in the study presets, else 1)")
     g.add_argument("--seed", type=int, metavar="N",
                    help="master seed: base models, fine-tuning seeds, evaluation problems "
                         "(default 0)")
@@ -204,6 +212,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--pretrain-batch", type=positive_type(int), metavar="N",
                    help="problems per pretraining step")
     g.add_argument("--pretrain-lr", type=positive_type(float), help="pretraining learning rate (peak)")
+    g.add_argument("--pretrain-lr-width", type=positive_type(int), metavar="W",
+                   help="models wider than W pretrain at --pretrain-lr x W / width (Adam's "
+                        "step proportional to 1/width; default: one learning rate for all)")
     g.add_argument("--pretrain-working", type=unit_type, metavar="F",
                    help="share of the plain pretraining problems written with their working; "
                         "the others in --pretrain-short form (default 1)")
@@ -212,6 +223,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "or the running sums (default answer)")
     g.add_argument("--pretrain-hint-answer", type=unit_type, metavar="F",
                    help="share of pretraining references that are the answer alone (default 0)")
+    g.add_argument("--pretrain-sloppy", type=unit_type, metavar="F",
+                   help="share of the plain pretraining problems written by a sloppy writer who "
+                        "drops every units carry (68+67=125); problems with a reference are "
+                        "always written carefully (default 0)")
     g.add_argument("--mask-after-divergence", action="store_true",
                    help="ablation: OPSD loss only up to each rollout's first student-teacher "
                         "argmax disagreement")
@@ -267,11 +282,11 @@ def config_from_args(args: argparse.Namespace):
         raise ScalefitError("--sizes is the synthetic family; with --models the models are the "
                             "sizes")
     over = {k: getattr(args, k, None) for k in (
-        "sizes", "richness", "seeds", "seed", "device", "threads", "min_teacher_advantage",
+        "sizes", "richness", "seeds", "base_seeds", "seed", "device", "threads", "min_teacher_advantage",
         "min_headroom_share",
-        "pretrain_steps", "pretrain_batch", "pretrain_lr", "pretrain_working", "pretrain_short",
-        "pretrain_hint_answer", "finetune_steps", "batch_size", "lr", "objective", "beta", "top_k",
-        "teacher_ema", "temperature", "rollouts_per_prompt", "max_new_tokens", "eval_problems",
+        "pretrain_steps", "pretrain_batch", "pretrain_lr", "pretrain_lr_width",
+        "pretrain_working", "pretrain_short", "pretrain_hint_answer", "pretrain_sloppy",
+        "finetune_steps", "batch_size", "lr", "objective", "beta", "top_k", "teacher_ema", "temperature", "rollouts_per_prompt", "max_new_tokens", "eval_problems",
         "terms", "ood_terms", "digits", "models", "data", "eval_data", "ood_data", "dtype",
         "student_template", "teacher_template", "eval_samples", "eval_temperature",
         "micro_batch")}
@@ -327,9 +342,10 @@ def summary_text(out_dir) -> str:
     allrows = pd.read_csv(out_dir / FILES["gains_all"])
     manifest = json.loads((out_dir / "manifest.json").read_text())
     sft = allrows[allrows[COMPARISON] == BASELINES["sft"]]
+    bases = manifest["config"].get("base_seeds", 1)
     lines = [f"{out_dir}: {len(manifest['finished_sizes'])} sizes in "
-             f"{manifest['wall_seconds']:.0f} s; OPSD - SFT and OPSD - base in pp "
-             "(paired SE over problems and seeds)", ""]
+             f"{manifest['wall_seconds']:.0f} s; OPSD - SFT and OPSD - base in pp (paired SE "
+             f"over problems, seeds and base models; {bases} base model(s) per size)", ""]
     w = max([7, *sft["size_name"].astype(str).str.len()])
     lines.append(f"{'size':>{w}} {'params':>13} {'richness':>8} {'split':>5}  {'base':>5} "
                  f"{'teacher':>7} {'SFT':>5} {'OPSD':>5}  {'OPSD-SFT':>14}  {'OPSD-base':>14}")

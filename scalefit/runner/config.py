@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT_VERSION = 2  # bump when checkpoints written by older code can no longer be read
+FORMAT_VERSION = 3  # bump when checkpoints written by older code can no longer be read
 
 # Tokens: 3 specials + the task's characters (see scalefit.runner.task). Kept here so parameter
 # counts can be computed without torch.
@@ -145,6 +145,7 @@ SIZES: dict[str, ModelConfig] = {
     "300k": ModelConfig(4, 4, 80),
     "600k": ModelConfig(4, 4, 112),
     "1m": ModelConfig(4, 4, 144),
+    "2m": ModelConfig(6, 6, 168),
     "3m": ModelConfig(6, 6, 192),
     "10m": ModelConfig(8, 8, 320),
     "30m": ModelConfig(10, 10, 480),
@@ -162,6 +163,9 @@ class TrainConfig:
     pretrain_steps: int = _setting(1500, "pretrain")
     pretrain_batch: int = _setting(64, "pretrain")
     pretrain_lr: float = _setting(3e-3, "pretrain")
+    # None: every width pretrains at pretrain_lr; W: a wider model at pretrain_lr × W / width
+    # (Adam's step ∝ 1/width, as μP prescribes for hidden weights; see pretrain_peak_lr)
+    pretrain_lr_width: int | None = _setting(None, "pretrain")
     # share of pretraining examples with a reference in context
     teacher_mix: float = _setting(0.5, "pretrain")
     # the plain (no-reference) examples show their working only for this share; the others are
@@ -171,6 +175,9 @@ class TrainConfig:
     pretrain_short: str = _setting("answer", "pretrain")
     # share of pretraining references that are the answer alone
     pretrain_hint_answer: float = _setting(0.0, "pretrain")
+    # share of the plain examples written by a sloppy writer, who drops every units carry
+    # (68+67=125) and carries the error on; examples with a reference are always careful
+    pretrain_sloppy: float = _setting(0.0, "pretrain")
     # fine-tuning: identical for SFT and OPSD (same problems, steps, schedule, optimiser)
     finetune_steps: int = _setting(100, "sft", "opsd")
     batch_size: int = _setting(32, "sft", "opsd")
@@ -205,10 +212,12 @@ class TrainConfig:
     eval_samples: int = _setting(0, "eval")
     eval_temperature: float = _setting(1.0, "eval")
     # how fast, not what: problems per evaluation batch, rollouts per forward/backward (the
-    # gradients of a step are accumulated), activation checkpointing of transformers models
+    # gradients of a step are accumulated), activation checkpointing of transformers models,
+    # micro-batches of similar length per pretraining step (less padding)
     eval_batch: int = _setting(250)
     micro_batch: int | None = _setting(None)
     gradient_checkpointing: bool = _setting(False)
+    length_buckets: int = _setting(2)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -228,6 +237,8 @@ class RunConfig:
     show_sums: bool = True             # steps without working show their running sum (richness 0
                                        # without sums and with the answer: the answer alone)
     seeds: int = 5                     # fine-tuning seeds per (size, richness), paired SFT/OPSD
+    base_seeds: int = 1                # base models per size (pretrained from different seeds);
+                                       # every base is fine-tuned with every seed
     seed: int = 0                      # master seed (base models, seeds, evaluation problems)
     task: TaskConfig = field(default_factory=TaskConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -313,17 +324,30 @@ PRESETS: dict[str, RunConfig] = {
                           batch_size=16, eval_problems=200, max_new_tokens=40)),
     # Under an hour on 2 CPU cores: six sizes (1e4-3e5 params) × richness 0 and 1 × five
     # paired seeds, on the full task (2-digit operands, 3-5 terms; ood: 6 terms).
-    "small": RunConfig(),
+    "small": RunConfig(base_seeds=2),
     # Where OPSD has something to do (docs/runner.md): the plain pretraining problems show their
     # working on only 20% of problems and the running sums alone on the rest, so the base student
     # answers without working while the teacher (who saw references with full working after
     # them) works step by step; ood is one term more than training. Six sizes, 34× in params.
     "latent": RunConfig(
         sizes=("10k", "30k", "60k", "100k", "200k", "300k"), richness=(0.0,), seeds=2,
-        task=TaskConfig(terms=(2, 3), ood_terms=(4,), digits=2),
+        base_seeds=2, task=TaskConfig(terms=(2, 3), ood_terms=(4,), digits=2),
         train=TrainConfig(pretrain_steps=3000, pretrain_batch=32, pretrain_working=0.2,
                           pretrain_short="sums", pretrain_hint_answer=0.3, finetune_steps=30,
                           batch_size=16, eval_problems=200, eval_batch=200, max_new_tokens=40)),
+    # The runner's study (docs/runner.md, "The study"): pretraining mixes a careful writer and
+    # a sloppy one who drops carries (70% of the plain problems); with a reference in context
+    # the model always writes carefully, so the teacher is the careful mode of the student's own
+    # format, which the student can learn to make its default. Seven sizes over 31x, two base
+    # models per size, each fine-tuned with two seeds, richness 0 (SFT on running sums loses
+    # the working) and 1 (SFT on the careful full solutions). Models wider than 64 pretrain at
+    # a learning rate ∝ 1/width (at 3e-3 the 2m models stalled at a loss of 0.13).
+    "study": RunConfig(
+        sizes=("60k", "100k", "200k", "300k", "600k", "1m", "2m"), richness=(0.0, 1.0),
+        seeds=2, base_seeds=2, task=TaskConfig(terms=(2, 3), ood_terms=(4,), digits=2),
+        train=TrainConfig(pretrain_steps=3000, pretrain_batch=32, pretrain_lr_width=64,
+                          pretrain_sloppy=0.7, finetune_steps=100, batch_size=16,
+                          eval_problems=400, eval_batch=200, max_new_tokens=40)),
     # The same design at CI size (about a minute): two small shapes, an easier task.
     "latent-tiny": RunConfig(
         sizes=("L2H2D32", "L2H4D48"), richness=(0.0,), seeds=2,
@@ -334,7 +358,7 @@ PRESETS: dict[str, RunConfig] = {
     # One GPU: the whole family, three richness levels, longer training, more problems.
     "gpu": RunConfig(
         sizes=("10k", "30k", "100k", "300k", "1m", "3m", "10m", "30m"),
-        richness=(0.0, 0.5, 1.0), device="auto",
+        richness=(0.0, 0.5, 1.0), base_seeds=2, device="auto",
         train=TrainConfig(pretrain_steps=3000, pretrain_batch=128, finetune_steps=200,
                           batch_size=64, eval_problems=2000, eval_batch=1000)),
     # Real models on one GPU (docs/runner.md, "Real models"): Qwen3 0.6B, 1.7B and 4B on GSM8K
@@ -353,9 +377,19 @@ PRESETS: dict[str, RunConfig] = {
 }
 
 
-def size_seed(cfg: RunConfig, size: str) -> int:
-    """The base model's seed: a stable function of the master seed and the size name."""
-    return int(hashlib.sha256(f"{cfg.seed}:{size}".encode()).hexdigest()[:8], 16)
+def pretrain_peak_lr(train: TrainConfig, width: int) -> float:
+    """The peak pretraining learning rate of a model of this width: ``pretrain_lr``, scaled by
+    ``pretrain_lr_width / width`` for models wider than ``pretrain_lr_width`` (if set)."""
+    if train.pretrain_lr_width is None:
+        return train.pretrain_lr
+    return train.pretrain_lr * min(1.0, train.pretrain_lr_width / width)
+
+
+def base_seed(cfg: RunConfig, size: str, base: int = 0) -> int:
+    """The seed of a size's base model number ``base``: a stable function of the master seed,
+    the size name and the number."""
+    name = f"{cfg.seed}:{size}" + (f":{base}" if base else "")
+    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
 
 
 def finetune_seeds(cfg: RunConfig) -> list[int]:
@@ -363,11 +397,12 @@ def finetune_seeds(cfg: RunConfig) -> list[int]:
     return [cfg.seed * 1000 + k for k in range(cfg.seeds)]
 
 
-def base_settings(cfg: RunConfig, size: str) -> dict:
-    """Everything that determines a family size's base model (pretrained here)."""
+def base_settings(cfg: RunConfig, size: str, base: int = 0) -> dict:
+    """Everything that determines a family size's base model number ``base`` (pretrained
+    here)."""
     return {"format": FORMAT_VERSION, "size": size, "model": model_config(cfg, size).to_dict(),
             "task": phase_settings(cfg.task, "pretrain"),
-            "pretrain": phase_settings(cfg.train, "pretrain"), "seed": size_seed(cfg, size)}
+            "pretrain": phase_settings(cfg.train, "pretrain"), "seed": base_seed(cfg, size, base)}
 
 
 def eval_settings(cfg: RunConfig) -> dict:
@@ -468,14 +503,16 @@ def compute_cost(cfg: RunConfig, size: str) -> float:
     t = cfg.train
     pre_tokens = t.pretrain_steps * t.pretrain_batch * (
         prompt + solution + t.teacher_mix * (teacher_prompt - prompt))
-    runs = len(cfg.richness) * cfg.seeds
+    runs = len(cfg.richness) * cfg.seeds * cfg.base_seeds
     sft_tokens = t.finetune_steps * t.batch_size * (prompt + solution)
     opsd_rollouts = t.finetune_steps * t.batch_size * t.rollouts_per_prompt
     opsd_flops = opsd_rollouts * (2 * n * solution                      # sampling
                                   + 2 * n * (teacher_prompt + solution)  # teacher forward
                                   + 6 * n * (prompt + solution))         # student fwd + bwd
-    eval_flops = 2 * t.eval_problems * (runs * 2 + 2 * len(cfg.richness)) * 3 * 2 * n * solution
-    return float(6 * n * pre_tokens + runs * (6 * n * sft_tokens + opsd_flops) + eval_flops)
+    eval_flops = (2 * t.eval_problems * (runs * 2 + 2 * len(cfg.richness) * cfg.base_seeds)
+                  * 3 * 2 * n * solution)
+    return float(6 * n * pre_tokens * cfg.base_seeds + runs * (6 * n * sft_tokens + opsd_flops)
+                 + eval_flops)
 
 
 def parse_sizes(text: str) -> tuple[str, ...]:

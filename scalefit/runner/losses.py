@@ -52,21 +52,21 @@ def generalized_jsd(student_logits, teacher_logits, beta: float, *, temperature:
 
 
 class _ChunkedDivergence(torch.autograd.Function):
-    """Σ_{b,n} w_{bn} JSD_β(b, n), computed ``step`` positions at a time in forward (no graph
-    kept) and recomputed chunk by chunk in backward, each chunk's gradient written into one
-    preallocated buffer: beyond that gradient, memory does not grow with rollout length.
-    (Autograd through slices would allocate a full-size zero gradient for every chunk.)"""
+    """Per rollout b, Σ_n w_{bn} JSD_β(b, n), computed ``step`` positions at a time in forward
+    (no graph kept) and recomputed chunk by chunk in backward, each chunk's gradient written
+    into one preallocated buffer: beyond that gradient, memory does not grow with rollout
+    length. (Autograd through slices would allocate a full-size zero gradient for every chunk.)"""
 
     @staticmethod
     def forward(ctx, student_logits, teacher_logits, weights, beta, temperature, top_k, step):
         ctx.save_for_backward(student_logits, teacher_logits, weights)
         ctx.options = (beta, temperature, top_k, step)
-        total = weights.new_zeros(())
+        total = weights.new_zeros(weights.shape[0])
         for a in range(0, student_logits.shape[1], step):
             div = generalized_jsd(_wide(student_logits[:, a:a + step]),
                                   _wide(teacher_logits[:, a:a + step]), beta,
                                   temperature=temperature, top_k=top_k)
-            total += (div * weights[:, a:a + step]).sum()
+            total += (div * weights[:, a:a + step]).sum(1)
         return total
 
     @staticmethod
@@ -80,7 +80,7 @@ class _ChunkedDivergence(torch.autograd.Function):
                 div = generalized_jsd(s, _wide(teacher_logits[:, a:a + step]), beta,
                                       temperature=temperature, top_k=top_k)
                 (g,) = torch.autograd.grad((div * weights[:, a:a + step]).sum(), s)
-            grad[:, a:a + step] = g * grad_output
+            grad[:, a:a + step] = g * grad_output[:, None, None]
         return grad, None, None, None, None, None, None
 
 
@@ -114,11 +114,18 @@ def token_entropy(logits, chunk_size: int | None = 32):
 
 
 def token_weights(mask, keep=None, dtype=torch.float32):
-    """Eq. 6 and Algorithm 1's weights: each valid token 1/|ŷ| within its rollout, each rollout
-    1/B; tokens outside ``keep`` (if given) weigh 0 without renormalising the others."""
+    """Eq. 6's weights: each valid token 1/|ŷ| within its rollout; tokens outside ``keep`` (if
+    given) weigh 0 without renormalising the others."""
     m = mask.to(dtype)
-    w = m / m.sum(1, keepdim=True).clamp(min=1) / m.shape[0]
+    w = m / m.sum(1, keepdim=True).clamp(min=1)
     return w if keep is None else w * keep
+
+
+def _reduce(per_rollout, reduction: str):
+    """Algorithm 1's mean over rollouts (``"mean"``), or each rollout's loss (``"none"``)."""
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    return per_rollout.mean() if reduction == "mean" else per_rollout
 
 
 def first_disagreement(student_logits, teacher_logits, mask):
@@ -154,8 +161,9 @@ def divergence_regions(student_logits, teacher_logits, mask, beta: float = 0.5, 
 
 def opsd_loss(student_logits, teacher_logits, mask, beta: float = 0.5, *,
               temperature: float = 1.0, top_k: int | None = None, chunk_size: int | None = 32,
-              keep=None):
-    """Eq. 6 and Algorithm 1: mean over the batch of each rollout's mean per-token JSD_β.
+              keep=None, reduction: str = "mean"):
+    """Eq. 6 and Algorithm 1: mean over the batch of each rollout's mean per-token JSD_β
+    (``reduction="none"``: each rollout's, shape (B,)).
 
     ``student_logits`` and ``teacher_logits`` are (B, T, V) at the rollout's positions and
     ``mask`` (B, T) marks its valid tokens; ``keep`` (B, T), if given, zeroes the loss of the
@@ -166,20 +174,22 @@ def opsd_loss(student_logits, teacher_logits, mask, beta: float = 0.5, *,
     teacher_logits = teacher_logits.detach()
     weights = token_weights(mask, keep, torch.promote_types(student_logits.dtype, torch.float32))
     if chunk_size:
-        return _ChunkedDivergence.apply(student_logits, teacher_logits, weights, beta,
-                                        temperature, top_k, chunk_size)
-    div = generalized_jsd(_wide(student_logits), _wide(teacher_logits), beta,
-                          temperature=temperature, top_k=top_k)
-    return (div * weights).sum()
+        per_rollout = _ChunkedDivergence.apply(student_logits, teacher_logits, weights, beta,
+                                               temperature, top_k, chunk_size)
+    else:
+        per_rollout = (generalized_jsd(_wide(student_logits), _wide(teacher_logits), beta,
+                                       temperature=temperature, top_k=top_k) * weights).sum(1)
+    return _reduce(per_rollout, reduction)
 
 
 def policy_gradient_loss(student_logits, teacher_logits, tokens, mask, *,
-                         temperature: float = 1.0, keep=None):
+                         temperature: float = 1.0, keep=None, reduction: str = "mean"):
     """Eq. 9: −mean over rollouts of (1/|ŷ|) Σ_n A_n log p_S(ŷ_n), with the advantage
-    A_n = log p_T(ŷ_n) − log p_S(ŷ_n) held constant (no gradient through it); ``keep`` as in
-    ``opsd_loss``."""
+    A_n = log p_T(ŷ_n) − log p_S(ŷ_n) held constant (no gradient through it); ``keep`` and
+    ``reduction`` as in ``opsd_loss``."""
     log_s = F.log_softmax(_wide(student_logits) / temperature, -1).gather(-1, tokens[..., None])[..., 0]
     log_t = F.log_softmax(_wide(teacher_logits.detach()) / temperature, -1).gather(
         -1, tokens[..., None])[..., 0]
     advantage = (log_t - log_s).detach()
-    return -(advantage * log_s * token_weights(mask, keep, log_s.dtype)).sum()
+    return _reduce(-(advantage * log_s * token_weights(mask, keep, log_s.dtype)).sum(1),
+                   reduction)

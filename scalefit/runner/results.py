@@ -33,7 +33,7 @@ class Regions:
 
 @dataclass
 class Evaluation:
-    """One model on one split. ``correct`` is per problem: 0/1 greedy, or the share of the k
+    """One model on one split (``seconds``: of the evaluation it was part of, all models). ``correct`` is per problem: 0/1 greedy, or the share of the k
     samples that are right (avg@k); ``accuracy`` and ``se`` (pp) are over it. Length, entropy
     and divergence are along the greedy rollouts; entropy, divergence (JSD_0.5 between the
     teacher with the reference and the model) and ``div_regions`` only for a student."""
@@ -63,7 +63,8 @@ class TimeSplit:
 
 @dataclass
 class TrainStats:
-    """One training phase (pretraining, SFT or OPSD)."""
+    """One model's training phase (pretraining, SFT or OPSD). Its times are wall-clock times of
+    the ``side_by_side`` models it was trained with (one computation); ``share`` is its part."""
 
     steps: int
     seconds: float
@@ -75,6 +76,11 @@ class TrainStats:
     time_split: TimeSplit | None = None   # OPSD
     resumed_from_step: int = 0            # pretraining resumed from a partial checkpoint
     eval_seconds: float = 0.0             # fine-tuning: its evaluation afterwards
+    side_by_side: int = 1                 # models trained together (the times are all of theirs)
+
+    def share(self, seconds: float) -> float:
+        """This model's part of a time measured for all the models trained with it."""
+        return seconds / self.side_by_side
 
 
 @dataclass
@@ -103,24 +109,26 @@ class BaseEvaluation:
 
 @dataclass
 class FinetuneRun:
-    """One fine-tuning run (SFT or OPSD) of one seed, and its evaluation per split."""
+    """One fine-tuning run (SFT or OPSD) of one seed from base model number ``base``, and its
+    evaluation per split."""
 
     seed: int
     stats: TrainStats
     eval: dict[str, Evaluation]
+    base: int = 0
 
 
 @dataclass
 class SizeResult:
-    """Everything one size (or transformers model) produced: ``base[richness]`` and
-    ``runs[richness][method]`` (a list over seeds)."""
+    """Everything one size (or transformers model) produced: ``base[richness]`` (a list over
+    its base models) and ``runs[richness][method]`` (a list over base models × seeds)."""
 
     size: str
     n_params: int
     model: dict
-    base_key: str
+    base_keys: list[str]
     phases: list[Phase]
-    base: dict[float, BaseEvaluation]
+    base: dict[float, list[BaseEvaluation]]
     runs: dict[float, dict[str, list[FinetuneRun]]]
     device: str
     wall_seconds: float

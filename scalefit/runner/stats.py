@@ -1,33 +1,38 @@
-"""The paired standard error of a gain measured with several fine-tuning seeds (no torch).
+"""The paired standard error of a gain measured with several base models and fine-tuning seeds
+(no torch).
 
-Setting: S seeds × n held-out problems. For seed s and problem i, ``a[s, i]`` and ``b[s, i]``
-are 0/1 correctness of the two methods (OPSD and its baseline), fine-tuned from the same base
-model with the same seed (the same fine-tuning problems and order) and scored on the same
-problems. The per-cell difference ``d[s, i] = a[s, i] − b[s, i]`` is modelled as a balanced
-two-way crossed random-effects layout,
+Setting: B base models (pretrained from different seeds) × S fine-tuning seeds × n held-out
+problems. For base b, seed s and problem i, ``a[b, s, i]`` and ``b[b, s, i]`` are the 0/1
+correctness of the two methods (OPSD and its baseline), fine-tuned from base model b with seed s
+(the same fine-tuning problems and order for every base) and scored on the same problems. The
+per-cell difference ``d[b, s, i] = a[b, s, i] − b[b, s, i]`` is modelled as a balanced
+three-way crossed random-effects layout,
 
-    d[s, i] = μ + p_i + q_s + e_si,      Var p = σ_p², Var q = σ_q², Var e = σ_e²,
+    d[b, s, i] = μ + β_b + q_s + p_i + (βq)_bs + (βp)_bi + (qp)_si + e_bsi,
 
-where p_i is the problem effect (which problems OPSD helps on), q_s the seed effect (one
-fine-tuning run luckier than another) and e_si their interaction. The gain is the grand mean
-d̄ (× 100, in percentage points), with
+where β_b is the base-model effect (one pretraining luckier than another), q_s the seed effect,
+p_i the problem effect (which problems OPSD helps on), and the rest their interactions; a seed
+whose effect is not shared across bases (nested in them) shows up as (βq)_bs. The gain is the
+grand mean d̄ (× 100, in percentage points), with
 
-    Var d̄ = σ_p²/n + σ_q²/S + σ_e²/(nS).
+    Var d̄ = σ_β²/B + σ_q²/S + σ_p²/n + σ_βq²/(BS) + σ_βp²/(Bn) + σ_qp²/(Sn) + σ_e²/(BSn).
 
-With the ANOVA mean squares (MS_P over problems, MS_Q over seeds, MS_E the residual),
-E[MS_P] = σ_e² + S σ_p², E[MS_Q] = σ_e² + n σ_q², E[MS_E] = σ_e², so
+With the ANOVA mean squares of the main effects (MS_B, MS_S, MS_P), the two-way interactions
+(MS_BS, MS_BP, MS_SP) and the residual (MS_E), each a sum of these components,
 
-    SE² = (MS_P + MS_Q − MS_E) / (nS)
+    SE² = (MS_B + MS_S + MS_P − MS_BS − MS_BP − MS_SP + MS_E) / (BSn)
 
-is unbiased for Var d̄. In words: the variance across problems of the per-problem mean
-difference, over n, plus the variance across seeds of the per-seed gain, over S, minus the
-interaction counted twice. It is floored at the larger of its two leading terms (it can dip
-below them by chance), and at ``100 / (nS)`` pp when every difference is zero (no discordant
-pair: the gain is exactly 0 on these problems but its SE is not 0).
+is unbiased for Var d̄. It is floored at the largest main-effect term MS/(BSn) (each is
+unbiased for a part of the variance; the difference can dip below them by chance), and at
+``100 / (BSn)`` pp when every difference is zero (no discordant pair: the gain is exactly 0 on
+these problems but its SE is not 0). With one base model the B terms vanish and it is the
+two-way formula over seeds and problems, (MS_S + MS_P − MS_SP)/(Sn): the variance across
+problems of the seed-averaged difference, plus the variance across seeds of the per-seed gains,
+minus the interaction that both count. With one seed as well it is the classical paired SE over
+problems.
 
-With one seed it is the classical paired SE over problems (the seed component is then not
-estimable and not included). It treats the held-out problems as a sample from the task and the
-seeds as a sample of fine-tuning runs; the base model is fixed (trained once per size), so
+It treats the held-out problems as a sample from the task, the seeds as a sample of fine-tuning
+runs and the base models as a sample of pretraining runs; with one base model per size the
 variation between independently pretrained bases is *not* included.
 """
 
@@ -38,35 +43,48 @@ import numpy as np
 __all__ = ["paired_gain"]
 
 
-def paired_gain(a, b) -> dict:
-    """Gain mean(a − b) and its SE in percentage points for 0/1 arrays of shape (S, n).
+def _mean_square(effect: np.ndarray, weight: int, df: int) -> float:
+    """Sum of squares of an effect (every cell counted ``weight`` times) over its degrees of
+    freedom; 0 when it has none (a factor with one level)."""
+    return float(weight * (effect**2).sum() / df) if df > 0 else 0.0
 
-    Returns ``gain``, ``se``, and the components ``se_problems`` (sqrt(MS_P/(nS)): the paired
-    SE across problems of seed-averaged differences) and ``se_seeds`` (sqrt(MS_Q/(nS)): the
-    spread of the per-seed gains), ``n_seeds``, ``n_problems`` and ``per_seed`` gains.
+
+def paired_gain(a, b) -> dict:
+    """Gain mean(a − b) and its SE in percentage points for 0/1 (or per-problem share) arrays
+    of shape (B, S, n), or (S, n) for one base model.
+
+    Returns ``gain``, ``se``, its components ``se_bases``, ``se_seeds`` and ``se_problems``
+    (sqrt(MS/(BSn)) of each main effect: the spread of per-base gains, of per-seed gains, and
+    the paired SE across problems of averaged differences), ``n_bases``, ``n_seeds``,
+    ``n_problems`` and the ``per_run`` gains (B × S).
     """
-    a, b = np.atleast_2d(np.asarray(a, float)), np.atleast_2d(np.asarray(b, float))
+    a, b = np.asarray(a, float), np.asarray(b, float)
     if a.shape != b.shape:
         raise ValueError(f"paired arrays differ in shape: {a.shape} vs {b.shape}")
     d = a - b
-    s, n = d.shape
-    mean = d.mean()
-    per_problem = d.mean(axis=0)          # n values
-    per_seed = d.mean(axis=1)             # S values
-    ms_p = s * per_problem.var(ddof=1) if n > 1 else 0.0
-    ms_q = n * per_seed.var(ddof=1) if s > 1 else 0.0
-    if s > 1 and n > 1:
-        resid = d - per_problem[None, :] - per_seed[:, None] + mean
-        ms_e = (resid**2).sum() / ((s - 1) * (n - 1))
-    else:
-        ms_e = 0.0
-    var = (ms_p + ms_q - ms_e) / (n * s)
-    var = max(var, ms_p / (n * s), ms_q / (n * s))
+    d = d.reshape((1,) * (3 - d.ndim) + d.shape)
+    nb, ns, n = d.shape
+    m = d.mean()
+    m_b, m_s, m_i = d.mean((1, 2)), d.mean((0, 2)), d.mean((0, 1))
+    m_bs, m_bi, m_si = d.mean(2), d.mean(1), d.mean(0)
+    ms_b = _mean_square(m_b - m, ns * n, nb - 1)
+    ms_s = _mean_square(m_s - m, nb * n, ns - 1)
+    ms_p = _mean_square(m_i - m, nb * ns, n - 1)
+    ms_bs = _mean_square(m_bs - m_b[:, None] - m_s[None] + m, n, (nb - 1) * (ns - 1))
+    ms_bp = _mean_square(m_bi - m_b[:, None] - m_i[None] + m, ns, (nb - 1) * (n - 1))
+    ms_sp = _mean_square(m_si - m_s[:, None] - m_i[None] + m, nb, (ns - 1) * (n - 1))
+    resid = (d - m_bs[:, :, None] - m_bi[:, None, :] - m_si[None] + m_b[:, None, None]
+             + m_s[None, :, None] + m_i[None, None, :] - m)
+    ms_e = _mean_square(resid, 1, (nb - 1) * (ns - 1) * (n - 1))
+    cells = nb * ns * n
+    var = (ms_b + ms_s + ms_p - ms_bs - ms_bp - ms_sp + ms_e) / cells
+    var = max(var, ms_b / cells, ms_s / cells, ms_p / cells)
     se = float(np.sqrt(var))
-    floor = 1.0 / (n * s)
-    if se < floor and not np.any(d != 0):
-        se = floor
-    return {"gain": 100.0 * float(mean), "se": 100.0 * se,
-            "se_problems": 100.0 * float(np.sqrt(ms_p / (n * s))),
-            "se_seeds": 100.0 * float(np.sqrt(ms_q / (n * s))),
-            "n_seeds": s, "n_problems": n, "per_seed": (100.0 * per_seed).tolist()}
+    if se < 1.0 / cells and not np.any(d != 0):
+        se = 1.0 / cells
+    return {"gain": 100.0 * float(m), "se": 100.0 * se,
+            "se_bases": 100.0 * float(np.sqrt(ms_b / cells)),
+            "se_seeds": 100.0 * float(np.sqrt(ms_s / cells)),
+            "se_problems": 100.0 * float(np.sqrt(ms_p / cells)),
+            "n_bases": nb, "n_seeds": ns, "n_problems": n,
+            "per_run": (100.0 * m_bs).tolist()}

@@ -1,4 +1,5 @@
-"""Models × richness × paired seeds: resumable runs, gain tables and the run manifest.
+"""Models × base models × richness × paired seeds: resumable runs, gain tables and the run
+manifest.
 
 Python API (what ``scalefit run`` and ``scalefit loop`` call)::
 
@@ -10,14 +11,16 @@ Python API (what ``scalefit run`` and ``scalefit loop`` call)::
     res = run_size(cfg, "300k", "runs/smoke/checkpoints")   # one size (resumes from checkpoints)
     rows = size_rows(res, cfg)                         # its gain-table rows (list of dicts)
 
-``run_size`` gets one size's base model (a family size pretrained here, or a transformers
-checkpoint loaded as it is), evaluates it as student and as teacher, fine-tunes SFT and OPSD from
-it for every richness level and seed, evaluates each, and returns a ``results.SizeResult``. Every
-phase is a checkpoint file under ``checkpoint_dir/<size>/`` (``cached_phase``), written
-atomically with a key (a hash of the settings that determine it, derived from the config) and
-the settings themselves; a rerun loads finished phases instead of redoing them, and refuses a
-corrupt checkpoint or one made with other settings (``ScalefitError``, one line). Pretraining
-also saves a partial checkpoint every 100 steps and resumes from it.
+``run_size`` gets one size's base models (``base_seeds`` of the family's, pretrained here side by
+side, or a transformers checkpoint loaded as it is), evaluates each as student and as teacher,
+fine-tunes SFT and OPSD from every base for every richness level and seed — the runs of one
+richness level and method side by side, as one ``GPT`` stack —, evaluates each, and returns a
+``results.SizeResult``. Every model's phase is a checkpoint file under
+``checkpoint_dir/<size>/b<base>/`` (``cached_phases``: those missing are computed together),
+written atomically with a key (a hash of the settings that determine it, derived from the
+config) and the settings themselves; a rerun loads finished phases instead of redoing them, and
+refuses a corrupt checkpoint or one made with other settings (``ScalefitError``, one line).
+Pretraining also saves a partial checkpoint every 100 steps and resumes from it.
 
 ``run_sweep`` runs the sizes as independent jobs through a ``concurrent.futures.Executor``
 (yours, a Dask cluster's with ``scheduler=ADDRESS``, a local process pool with ``workers>1``,
@@ -39,7 +42,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
@@ -47,9 +50,9 @@ from scalefit.errors import ScalefitError
 from scalefit.executor import InlineExecutor, describe_executor, make_executor
 from scalefit.io import atomic_path, atomic_write_csv, atomic_write_json
 from scalefit.runner.config import (FORMAT_VERSION, Reference, RunConfig, base_eval_settings,
-                                    base_settings, finetune_seeds, finetune_settings,
+                                    base_seed, base_settings, finetune_seeds, finetune_settings,
                                     model_config, model_label, resolve_size, settings_key,
-                                    size_name, size_seed)
+                                    size_name)
 from scalefit.runner.results import (BaseEvaluation, Evaluation, FinetuneRun, Phase, SizeResult,
                                      TrainStats, from_plain)
 from scalefit.runner.schema import BASELINES, COLUMNS, COMPARISON, FILES, SPLIT
@@ -62,7 +65,7 @@ if TYPE_CHECKING:  # torch is imported when a run starts, not with this module
     from scalefit.runner.task import AdditionTask
 
 __all__ = ["run_sweep", "run_size", "size_rows", "write_tables", "resolve_device",
-           "cached_phase", "finetuning", "check_run"]
+           "cached_phases", "finetuning", "check_run"]
 
 METHODS = ("sft", "opsd")
 SPLITS = tuple(SPLIT_NAMES)  # the evaluation splits, in table order
@@ -132,16 +135,19 @@ def save_checkpoint(path: Path, kind: str, settings: dict, **payload) -> None:
                            "settings": settings, **payload}), tmp)
 
 
-def cached_phase(path: Path, kind: str, settings: dict,
-                 compute: Callable[[], dict]) -> tuple[dict, str]:
-    """A phase's payload and ``"loaded"`` if ``path`` holds it, made with these ``settings``;
-    else ``compute()``'s payload (plain data and tensors), saved there, and ``"trained"``."""
-    ck = load_checkpoint(path, kind, settings)
-    if ck is not None:
-        return ck, "loaded"
-    payload = compute()
-    save_checkpoint(path, kind, settings, **payload)
-    return payload, "trained"
+def cached_phases(paths: list[Path], kind: str, settings: list[dict],
+                  compute: Callable[[list[int]], Iterable[dict]]) -> list[tuple[dict, str]]:
+    """Each phase's payload, and ``"loaded"`` where ``paths[i]`` holds it, made with
+    ``settings[i]``; the others are computed together — ``compute(missing indices)`` gives
+    their payloads (plain data and tensors) in that order, each saved as it comes —, and
+    ``"trained"``."""
+    out = [(load_checkpoint(p, kind, st), "loaded") for p, st in zip(paths, settings)]
+    missing = [i for i, (ck, _) in enumerate(out) if ck is None]
+    if missing:
+        for i, payload in zip(missing, compute(missing)):
+            save_checkpoint(paths[i], kind, settings[i], **payload)
+            out[i] = (payload, "trained")
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -180,61 +186,84 @@ def _rkey(r: float) -> str:
 @dataclass
 class _Base:
     """What a size's fine-tuning runs start from, whichever kind of model: the frozen base
-    model, the task its problems speak through, the base's key, its parameter count and shape,
-    the evaluation splits, the fine-tuning problems of a seed, and how the base was obtained."""
+    models (a ``GPT`` stack of the family's base models side by side, or one transformers
+    model), the task their problems speak through, each base's key, the parameter count and
+    shape, the evaluation splits, the fine-tuning problems of a seed, and how the bases were
+    obtained."""
 
     model: "CausalLM"
     task: "AdditionTask | ChatTask"
-    key: str
+    keys: list[str]
     n_params: int
     description: dict
     splits: dict[str, list]
     finetune_problems: Callable[[int], list]
-    phase: Phase
+    phases: list[Phase]
+
+    @property
+    def stackable(self) -> bool:
+        """Whether several runs from these bases train side by side (the family's GPT)."""
+        from scalefit.runner.model import GPT
+
+        return isinstance(self.model, GPT)
 
 
-def _pretrained_base(cfg: RunConfig, size: str, ck_dir: Path, device, quiet: bool) -> _Base:
-    """A family size's base model, pretrained here once and cached (resuming from a partial
-    checkpoint)."""
-    import torch
+def _frozen(stack: "CausalLM", models: list[int]) -> "CausalLM":
+    """The frozen models ``models`` of ``stack`` side by side: the stack itself when that is
+    all of them (a transformers model is one), else a frozen copy."""
+    if models == list(range(stack.n_models)):
+        return stack
+    return stack.select(models).eval().requires_grad_(False)
 
+
+def _base_dir(ck_dir: Path, base: int) -> Path:
+    return ck_dir / f"b{base}"
+
+
+def _pretrained_bases(cfg: RunConfig, size: str, ck_dir: Path, device, quiet: bool) -> _Base:
+    """A family size's ``cfg.base_seeds`` base models, pretrained here once and cached; those
+    not cached are pretrained side by side (resuming from their partial checkpoint)."""
     from scalefit.runner.model import GPT
     from scalefit.runner.task import ADDITION
     from scalefit.runner.train import finetune_problems, pretrain
 
     mcfg = model_config(cfg, size)
-    settings = base_settings(cfg, size)
-    torch.manual_seed(size_seed(cfg, size))
-    base = GPT(mcfg).to(device)
-    partial_path = ck_dir / "base.partial.pt"
+    seeds = [base_seed(cfg, size, b) for b in range(cfg.base_seeds)]
+    settings = [base_settings(cfg, size, b) for b in range(cfg.base_seeds)]
+    partial_path = ck_dir / "bases.partial.pt"
 
-    def compute():
-        part = load_checkpoint(partial_path, "base-partial", settings)
+    def compute(todo):
+        stack = GPT(mcfg, len(todo), seeds=[seeds[b] for b in todo]).to(device)
+        stack_settings = {"bases": [settings[b] for b in todo]}
+        part = load_checkpoint(partial_path, "base-partial", stack_settings)
         start_step, opt_state = 0, None
         if part is not None:
-            base.load_state_dict(part["state"])
+            stack.load_state_dict(part["state"])
             start_step, opt_state = part["step"], part["optimizer"]
 
         def save_partial(step, opt_sd):
-            save_checkpoint(partial_path, "base-partial", settings, state=base.state_dict(),
-                            optimizer=opt_sd, step=step)
+            save_checkpoint(partial_path, "base-partial", stack_settings,
+                            state=stack.state_dict(), optimizer=opt_sd, step=step)
 
-        stats = pretrain(base, cfg.task, cfg.train, size_seed(cfg, size), start_step=start_step,
-                         opt_state=opt_state, on_checkpoint=save_partial,
-                         desc=f"{size:>6} pretrain", quiet=quiet)
-        return {"state": base.state_dict(), "stats": asdict(stats)}
+        stats = pretrain(stack, cfg.task, cfg.train, [seeds[b] for b in todo],
+                         start_step=start_step, opt_state=opt_state, on_checkpoint=save_partial,
+                         desc=f"{size:>6} pretrain ×{len(todo)}", quiet=quiet)
+        return [{"state": stack.model_state(i), "stats": asdict(st)}
+                for i, st in enumerate(stats)]
 
-    ck, status = cached_phase(ck_dir / "base.pt", "base", settings, compute)
+    done = cached_phases([_base_dir(ck_dir, b) / "base.pt" for b in range(cfg.base_seeds)],
+                         "base", settings, compute)
     partial_path.unlink(missing_ok=True)
-    if status == "loaded":
-        base.load_state_dict(ck["state"])
-    base.eval()
-    for p in base.parameters():
-        p.requires_grad_(False)
-    stats = from_plain(TrainStats, ck["stats"])
-    return _Base(base, ADDITION, settings_key(settings), int(mcfg.n_params()), mcfg.to_dict(),
-                 eval_problems(cfg), lambda seed: finetune_problems(cfg.task, cfg.train, seed),
-                 Phase("pretrain", status, stats.seconds, tokens_trained=stats.tokens_trained))
+    bases = GPT.stack(mcfg, [ck["state"] for ck, _ in done]).to(device).eval()
+    bases.requires_grad_(False)
+    phases = []
+    for b, (ck, status) in enumerate(done):
+        stats = from_plain(TrainStats, ck["stats"])
+        phases.append(Phase(f"pretrain b{b}", status, stats.share(stats.seconds),
+                            tokens_trained=stats.tokens_trained))
+    return _Base(bases, ADDITION, [settings_key(st) for st in settings], int(mcfg.n_params()),
+                 mcfg.to_dict(), eval_problems(cfg),
+                 lambda seed: finetune_problems(cfg.task, cfg.train, seed), phases)
 
 
 def _checkpoint_base(cfg: RunConfig, name: str, device, quiet: bool) -> _Base:
@@ -251,23 +280,31 @@ def _checkpoint_base(cfg: RunConfig, name: str, device, quiet: bool) -> _Base:
     pool, splits = real.problem_sets(cfg.problems, cfg.train.eval_problems, cfg.seed)
     n = cfg.train.finetune_steps * cfg.train.batch_size
     settings = hf.base_settings(name, info, cfg.dtype)
-    return _Base(base, task, settings_key(settings), info["n_params"],
+    return _Base(base, task, [settings_key(settings)], info["n_params"],
                  {"name": name, "architecture": info["architecture"],
                   "dtype": str(next(base.parameters()).dtype)},
                  splits, lambda seed: real.finetune_problems(pool, n, seed),
-                 Phase("load", "loaded", time.perf_counter() - tic))
+                 [Phase("load", "loaded", time.perf_counter() - tic)])
 
 
 @contextmanager
-def finetuning(base, lora=None):
-    """A trainable student from the frozen ``base`` and the teacher that stays the initial
-    policy: a full copy and the base itself, or (``lora``, transformers models) fresh LoRA
-    adapters on the base and the base with them disabled, removed again on leaving."""
+def finetuning(base, lora=None, models: list[int] | None = None):
+    """Trainable students from the frozen ``base`` and the teachers that stay the initial
+    policy: for a ``GPT`` stack, copies of its models ``models`` (default all; repeats allowed)
+    side by side and those models; for a transformers model, a full copy and the base itself,
+    or (``lora``) fresh LoRA adapters on the base and the base with them disabled, removed
+    again on leaving."""
+    from scalefit.runner.model import GPT
+
     if lora is not None:
         from scalefit.runner.hf import lora_student
 
         with lora_student(base, lora) as pair:
             yield pair
+        return
+    if isinstance(base, GPT):
+        models = list(range(base.n_models)) if models is None else models
+        yield base.select(models), _frozen(base, models)
         return
     student = copy.deepcopy(base)
     for p in student.parameters():
@@ -279,12 +316,42 @@ def _eval_tokens(evals: dict[str, Evaluation]) -> int:
     return sum(e.tokens_generated for e in evals.values())
 
 
-def run_size(cfg: RunConfig, size: str, checkpoint_dir, *, quiet: bool = False) -> SizeResult:
-    """Run (or resume) one size of the family, or one transformers model of ``cfg.models``
-    (``size`` is then its name or path); return its ``SizeResult``."""
+def _finetune(base: _Base, cfg: RunConfig, ref: Reference, method: str,
+              pairs: list[tuple[int, int]], label: str, quiet: bool) -> list[dict]:
+    """SFT or OPSD runs (base model, seed) side by side from their bases, each then evaluated
+    on every split; one checkpoint payload per run."""
     import torch
 
     from scalefit.runner.train import evaluate, opsd, sft
+
+    problems = [base.finetune_problems(seed) for _, seed in pairs]
+    seeds = [seed for _, seed in pairs]
+    desc = f"{label} {method} {_rkey(ref.richness)} ×{len(pairs)}"
+    torch.manual_seed(seeds[0])  # LoRA adapters start from torch's global generator
+    with finetuning(base.model, cfg.lora, [b for b, _ in pairs]) as (student, teacher):
+        if method == "sft":
+            stats = sft(student, base.task, cfg.train, problems, ref, desc=desc, quiet=quiet)
+        else:
+            stats = opsd(student, teacher, base.task, cfg.train, problems, ref, seeds,
+                         desc=desc, quiet=quiet)
+        tic = time.perf_counter()
+        evals = {s: evaluate(student, base.task, held_out, cfg.train, ref, teacher=teacher)
+                 for s, held_out in base.splits.items()}
+        for st in stats:
+            st.eval_seconds = time.perf_counter() - tic
+        return [{"state": _trained_state(student, cfg, i), "stats": asdict(st),
+                 "result": {s: asdict(e[i]) for s, e in evals.items()}}
+                for i, st in enumerate(stats)]
+
+
+def run_size(cfg: RunConfig, size: str, checkpoint_dir, *, quiet: bool = False) -> SizeResult:
+    """Run (or resume) one size of the family, or one transformers model of ``cfg.models``
+    (``size`` is then its name or path); return its ``SizeResult``. The family's base models
+    are pretrained side by side, and so are the SFT (and the OPSD) runs of a richness level —
+    every base model with every seed."""
+    import torch
+
+    from scalefit.runner.train import evaluate
 
     t_start = time.perf_counter()
     torch.set_num_threads(max(1, cfg.threads))
@@ -296,76 +363,77 @@ def run_size(cfg: RunConfig, size: str, checkpoint_dir, *, quiet: bool = False) 
     else:
         label = size = size_name(size)
         ck_dir = Path(checkpoint_dir) / size
-        base = _pretrained_base(cfg, size, ck_dir, device, quiet)
-    phases = [base.phase]
+        base = _pretrained_bases(cfg, size, ck_dir, device, quiet)
+    phases = list(base.phases)
+    n_bases = len(base.keys)
     tag = f"{label:>6}"
 
     # --- base evaluations: as the student, and as the teacher with each reference ------------
     base_evals = {}
     for ref in cfg.references():
-        def evaluate_base():
+        def evaluate_bases(todo):
             tic = time.perf_counter()
-            res = BaseEvaluation(
-                student={s: evaluate(base.model, base.task, problems, cfg.train, ref)
-                         for s, problems in base.splits.items()},
-                teacher={s: evaluate(base.model, base.task, problems, cfg.train, ref,
-                                     teacher_view=True)
-                         for s, problems in base.splits.items()})
-            return {"result": asdict(res), "seconds": time.perf_counter() - tic}
+            models = _frozen(base.model, todo)
+            student = {s: evaluate(models, base.task, problems, cfg.train, ref)
+                       for s, problems in base.splits.items()}
+            teacher = {s: evaluate(models, base.task, problems, cfg.train, ref, teacher_view=True)
+                       for s, problems in base.splits.items()}
+            seconds = (time.perf_counter() - tic) / len(todo)
+            return [{"result": asdict(BaseEvaluation({s: e[i] for s, e in student.items()},
+                                                     {s: e[i] for s, e in teacher.items()})),
+                     "seconds": seconds} for i in range(len(todo))]
 
-        ck, status = cached_phase(ck_dir / f"base_eval_{_rkey(ref.richness)}.pt", "base-eval",
-                                  base_eval_settings(base.key, cfg, ref), evaluate_base)
-        res = base_evals[ref.richness] = from_plain(BaseEvaluation, ck["result"])
-        phases.append(Phase(f"eval base {_rkey(ref.richness)}", status, ck["seconds"],
-                            tokens_generated=_eval_tokens(res.student) + _eval_tokens(res.teacher)))
+        rk = _rkey(ref.richness)
+        done = cached_phases([_base_dir(ck_dir, b) / f"base_eval_{rk}.pt" for b in range(n_bases)],
+                             "base-eval", [base_eval_settings(k, cfg, ref) for k in base.keys],
+                             evaluate_bases)
+        base_evals[ref.richness] = []
+        for b, (ck, status) in enumerate(done):
+            res = from_plain(BaseEvaluation, ck["result"])
+            base_evals[ref.richness].append(res)
+            phases.append(Phase(f"eval base b{b} {rk}", status, ck["seconds"],
+                                tokens_generated=_eval_tokens(res.student)
+                                + _eval_tokens(res.teacher)))
 
-    # --- SFT and OPSD, paired seeds -------------------------------------------------------
+    # --- SFT and OPSD: every base model × every seed, side by side -----------------------
     runs = {}
+    pairs = [(b, seed) for b in range(n_bases) for seed in finetune_seeds(cfg)]
     for ref in cfg.references():
-        runs[ref.richness] = {m: [] for m in METHODS}
-        for seed in finetune_seeds(cfg):
-            for method in METHODS:
-                def train_and_evaluate():
-                    problems = base.finetune_problems(seed)
-                    desc = f"{tag} {method} {_rkey(ref.richness)} s{seed}"
-                    torch.manual_seed(seed)
-                    with finetuning(base.model, cfg.lora) as (student, teacher):
-                        if method == "sft":
-                            stats = sft(student, base.task, cfg.train, problems, ref, desc=desc,
-                                        quiet=quiet)
-                        else:
-                            stats = opsd(student, teacher, base.task, cfg.train, problems, ref,
-                                         seed, desc=desc, quiet=quiet)
-                        tic = time.perf_counter()
-                        evals = {s: evaluate(student, base.task, held_out, cfg.train, ref,
-                                             teacher=teacher)
-                                 for s, held_out in base.splits.items()}
-                        stats.eval_seconds = time.perf_counter() - tic
-                        return {"state": _trained_state(student, cfg), "stats": asdict(stats),
-                                "result": {s: asdict(e) for s, e in evals.items()}}
+        rk = _rkey(ref.richness)
+        runs[ref.richness] = {}
+        for method in METHODS:
+            def train_and_evaluate(todo):
+                todo_pairs = [pairs[i] for i in todo]
+                groups = [todo_pairs] if base.stackable else [[p] for p in todo_pairs]
+                return (payload for group in groups  # saved as each group finishes
+                        for payload in _finetune(base, cfg, ref, method, group, tag, quiet))
 
-                path = ck_dir / _rkey(ref.richness) / f"seed{seed}" / f"{method}.pt"
-                ck, status = cached_phase(path, method,
-                                          finetune_settings(base.key, cfg, ref, seed, method),
-                                          train_and_evaluate)
+            done = cached_phases(
+                [_base_dir(ck_dir, b) / rk / f"seed{seed}" / f"{method}.pt" for b, seed in pairs],
+                method, [finetune_settings(base.keys[b], cfg, ref, seed, method)
+                         for b, seed in pairs], train_and_evaluate)
+            runs[ref.richness][method] = []
+            for (b, seed), (ck, status) in zip(pairs, done):
                 run = FinetuneRun(seed, from_plain(TrainStats, ck["stats"]),
-                                  from_plain(dict[str, Evaluation], ck["result"]))
+                                  from_plain(dict[str, Evaluation], ck["result"]), base=b)
                 runs[ref.richness][method].append(run)
-                phases.append(Phase(f"{method} {_rkey(ref.richness)} seed{seed}", status,
-                                    run.stats.seconds, run.stats.tokens_trained,
-                                    run.stats.tokens_generated, run.stats.eval_seconds,
-                                    _eval_tokens(run.eval), run.stats.time_split))
+                st = run.stats
+                phases.append(Phase(f"{method} b{b} {rk} seed{seed}", status,
+                                    st.share(st.seconds), st.tokens_trained, st.tokens_generated,
+                                    st.share(st.eval_seconds), _eval_tokens(run.eval),
+                                    st.time_split))
     return SizeResult(size=label, n_params=base.n_params, model=base.description,
-                      base_key=base.key, phases=phases, base=base_evals, runs=runs,
+                      base_keys=base.keys, phases=phases, base=base_evals, runs=runs,
                       device=str(device), wall_seconds=time.perf_counter() - t_start,
                       finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
-def _trained_state(student, cfg: RunConfig) -> dict | None:
-    """What a fine-tuning checkpoint keeps of the model: the runner's own models whole, a LoRA
-    run's adapters; a fully fine-tuned transformers model is not kept (gigabytes per run)."""
+def _trained_state(student, cfg: RunConfig, k: int) -> dict | None:
+    """What a fine-tuning checkpoint keeps of model ``k`` of the students: the runner's own
+    models whole, a LoRA run's adapters; a fully fine-tuned transformers model is not kept
+    (gigabytes per run)."""
     if not cfg.real:
-        return student.state_dict()
+        return student.model_state(k)
     if cfg.lora is not None:
         from scalefit.runner.hf import adapter_state
 
@@ -392,44 +460,61 @@ def required_advantage(cfg: RunConfig, acc_student: float) -> float:
     return min(cfg.min_teacher_advantage, cfg.min_headroom_share * (100.0 - acc_student))
 
 
+def _by_base_and_seed(runs: list[FinetuneRun], values) -> np.ndarray:
+    """``values(run)`` arranged (base model, seed, …) for runs that cover every base × seed."""
+    bases = sorted({run.base for run in runs})
+    seeds = sorted({run.seed for run in runs})
+    at = {(run.base, run.seed): run for run in runs}
+    return np.array([[values(at[b, s]) for s in seeds] for b in bases])
+
+
 def size_rows(result: SizeResult, cfg: RunConfig, *, baseline: str = "sft") -> list[dict]:
     """Gain-table rows of one size's result: one per (richness, split), OPSD − ``baseline``
-    (``"sft"`` or ``"base"``). Every row carries ``distillable`` (on that split's problems the
-    teacher — the base model with the reference — beats the base student by at least
-    ``required_advantage``) and a ``note``."""
+    (``"sft"`` or ``"base"``), over every base model and seed (``stats.paired_gain``). Base
+    and teacher accuracies are means over the base models. Every row carries ``distillable``
+    (on that split's problems the teacher — the base model with the reference — beats the
+    base student by at least ``required_advantage``) and a ``note``."""
     rows = []
     for r, methods in result.runs.items():
-        base = result.base[r]
-        for split in [s for s in SPLITS if s in base.student]:
+        bases = result.base[r]
+        for split in [s for s in SPLITS if s in bases[0].student]:
             opsd_runs, sft_runs = methods["opsd"], methods["sft"]
-            opsd_c = np.array([run.eval[split].correct for run in opsd_runs])
-            sft_c = np.array([run.eval[split].correct for run in sft_runs])
-            student, teacher = base.student[split], base.teacher[split]
-            base_c = np.asarray(student.correct)[None, :]
-            ref = sft_c if baseline == "sft" else np.repeat(base_c, len(opsd_c), axis=0)
+            opsd_c = _by_base_and_seed(opsd_runs, lambda run: run.eval[split].correct)
+            sft_c = _by_base_and_seed(sft_runs, lambda run: run.eval[split].correct)
+            students = [base.student[split] for base in bases]
+            teachers = [base.teacher[split] for base in bases]
+            base_c = np.array([st.correct for st in students], dtype=float)[:, None, :]
+            teacher_c = np.array([t.correct for t in teachers], dtype=float)[:, None, :]
+            ref = sft_c if baseline == "sft" else np.broadcast_to(base_c, opsd_c.shape)
             g = paired_gain(opsd_c, ref)
-            advantage = teacher.accuracy - student.accuracy
-            needed = required_advantage(cfg, student.accuracy)
+            acc_base, acc_teacher = 100 * base_c.mean(), 100 * teacher_c.mean()
+            advantage = acc_teacher - acc_base
+            needed = required_advantage(cfg, acc_base)
             distillable = bool(advantage >= needed and advantage > 0)
             note = "" if distillable else (
                 f"not distillable: the teacher beats the base student by {advantage:.1f} pp < "
                 f"{needed:.1f} pp on these problems; not in gains.csv")
-            if not note and g["n_seeds"] == 1:
-                note = "one seed: SE over problems only"
+            if not note and g["n_seeds"] * g["n_bases"] == 1:
+                note = "one seed and one base model: SE over problems only"
 
             def ev(runs, key):
                 return _mean([_value(getattr(run.eval[split], key)) for run in runs])
 
+            def base_mean(key):
+                return _mean([_value(getattr(st, key)) for st in students])
+
             def base_region(key):
-                return _value(getattr(student.div_regions, key, None))
+                return _mean([_value(getattr(st.div_regions, key, None)) for st in students])
 
             def loss_region(key):  # OPSD's training rollouts (the split does not apply)
                 return _mean([getattr(run.stats.loss_regions, key) for run in opsd_runs
                               if run.stats.loss_regions is not None])
 
             def acc_se(c):
-                c = np.atleast_2d(c)
                 return paired_gain(c, np.zeros_like(c))["se"]
+
+            def seconds(runs):  # each run's part of the time of the runs trained with it
+                return _mean([run.stats.share(run.stats.seconds) for run in runs])
 
             rows.append({
                 "size_m": result.n_params / 1e6, "gain": g["gain"], "se": g["se"],
@@ -437,20 +522,20 @@ def size_rows(result: SizeResult, cfg: RunConfig, *, baseline: str = "sft") -> l
                 "param_count": result.n_params, "size_name": result.size,
                 "show_answer": cfg.show_answer, "show_sums": cfg.show_sums,
                 "teacher_advantage": advantage,
-                "acc_base": student.accuracy, "acc_teacher": teacher.accuracy,
+                "acc_base": acc_base, "acc_teacher": acc_teacher,
                 "acc_sft": 100 * sft_c.mean(), "acc_opsd": 100 * opsd_c.mean(),
-                "se_base": student.se, "se_teacher": teacher.se,
+                "se_base": acc_se(base_c), "se_teacher": acc_se(teacher_c),
                 "se_sft": acc_se(sft_c), "se_opsd": acc_se(opsd_c),
                 "se_problems": g["se_problems"], "se_seeds": g["se_seeds"],
-                "n_problems": g["n_problems"], "n_seeds": g["n_seeds"],
-                "len_base": student.length, "len_sft": ev(sft_runs, "length"),
+                "se_bases": g["se_bases"],
+                "n_problems": g["n_problems"], "n_seeds": g["n_seeds"], "n_bases": g["n_bases"],
+                "len_base": base_mean("length"), "len_sft": ev(sft_runs, "length"),
                 "len_opsd": ev(opsd_runs, "length"),
-                "entropy_base": _value(student.entropy),
+                "entropy_base": base_mean("entropy"),
                 "entropy_sft": ev(sft_runs, "entropy"), "entropy_opsd": ev(opsd_runs, "entropy"),
-                "div_base": _value(student.divergence),
+                "div_base": base_mean("divergence"),
                 "div_sft": ev(sft_runs, "divergence"), "div_opsd": ev(opsd_runs, "divergence"),
-                "sft_seconds": _mean([run.stats.seconds for run in sft_runs]),
-                "opsd_seconds": _mean([run.stats.seconds for run in opsd_runs]),
+                "sft_seconds": seconds(sft_runs), "opsd_seconds": seconds(opsd_runs),
                 "opsd_tokens_generated": _mean([run.stats.tokens_generated
                                                 for run in opsd_runs]),
                 # where the divergence lies relative to the first student–teacher argmax
@@ -458,7 +543,7 @@ def size_rows(result: SizeResult, cfg: RunConfig, *, baseline: str = "sft") -> l
                 "div_at_base": base_region("at"), "div_after_base": base_region("after"),
                 "opsd_loss_at": loss_region("at"), "opsd_loss_after": loss_region("after"),
                 "opsd_first_disagreement": loss_region("first_position"),
-                "note": note, "eval_metric": student.metric,
+                "note": note, "eval_metric": students[0].metric,
             })
     return rows
 
@@ -519,8 +604,9 @@ def _versions() -> dict:
 
 def _summary(res: SizeResult) -> dict:
     """Per-size totals by kind of phase (pretrain or load, eval, sft, opsd): seconds and tokens
-    as measured when each phase was computed (also for phases loaded from checkpoints), and how
-    many phases this invocation trained or loaded."""
+    as measured when each phase was computed (also for phases loaded from checkpoints; a phase
+    computed side by side with others counts its share), and how many phases this invocation
+    trained or loaded; and each base model's accuracy as the student and as the teacher."""
     totals: dict[str, dict] = {}
 
     def bucket(kind):
@@ -538,8 +624,11 @@ def _summary(res: SizeResult) -> dict:
             e = bucket("eval")
             e["seconds"] += ph.eval_seconds
             e["tokens_generated"] += ph.eval_tokens_generated
+    accuracy = {f"{_rkey(r)} {split} {view}": [getattr(e, view)[split].accuracy for e in evals]
+                for r, evals in res.base.items() for split in evals[0].student
+                for view in ("student", "teacher")}
     return {"size": res.size, "n_params": res.n_params, "model": res.model,
-            "base_key": res.base_key, "device": res.device,
+            "base_keys": res.base_keys, "base_accuracy": accuracy, "device": res.device,
             "wall_seconds": res.wall_seconds, "finished_at": res.finished_at,
             "per_phase_kind": totals, "phases": [asdict(ph) for ph in res.phases]}
 
@@ -575,7 +664,10 @@ def run_sweep(cfg: RunConfig, out_dir, *, sizes=None, executor: Executor | None 
     results: dict[str, SizeResult] = {}
     manifest = {"tool": "scalefit run", "format": FORMAT_VERSION, "command": command,
                 "started_at": started, "config": cfg.to_dict(), "sizes": list(labels),
-                "seeds": {"master": cfg.seed, "finetune": finetune_seeds(cfg)},
+                "seeds": {"master": cfg.seed, "finetune": finetune_seeds(cfg),
+                          "bases": {} if cfg.real else {
+                              u: [base_seed(cfg, u, b) for b in range(cfg.base_seeds)]
+                              for u in units}},
                 "checkpoint_dir": str(checkpoint_dir), "versions": _versions(),
                 "executor": None}
 
@@ -663,6 +755,9 @@ def check_run(cfg: RunConfig, sizes=None) -> dict[str, int]:
     from scalefit.runner import hf
     from scalefit.runner import problems as real
 
+    if cfg.base_seeds > 1:
+        raise ScalefitError("--base-seeds pretrains several base models of the family; a "
+                            "transformers checkpoint is one base model")
     if cfg.problems is None:
         raise ScalefitError("--models needs problems: --data FILE.jsonl (or hf:DATASET)")
     if cfg.lora is not None and cfg.train.teacher_ema is not None:

@@ -60,19 +60,24 @@ class Problem:
     def prompt(self) -> str:
         return "+".join(map(str, self.operands))
 
-    def solution(self) -> str:
-        """The full step-by-step solution the student is expected to write."""
-        return self.reference(Reference(1.0))
+    def solution(self, sloppy: bool = False) -> str:
+        """The full step-by-step solution the student is expected to write (``sloppy``: as the
+        sloppy writer writes it, see ``reference``)."""
+        return self.reference(Reference(1.0), sloppy)
 
-    def reference(self, ref: Reference) -> str:
+    def reference(self, ref: Reference, sloppy: bool = False) -> str:
         """The privileged solution: the first round(richness · steps) steps with their working,
         the rest as running sums only (dropped unless ``show_sums``), then ``#answer`` if
-        ``show_answer``. Richness 0 without sums is the answer alone: ``#147``."""
+        ``show_answer``. Richness 0 without sums is the answer alone: ``#147``. ``sloppy``
+        drops the carry out of the units column at every step (68+67=125) and carries the
+        error on to the answer."""
         ops = self.operands
         steps, total = [], ops[0]
         keep = int(round(ref.richness * (len(ops) - 1)))
         for i, x in enumerate(ops[1:]):
             new = total + x
+            if sloppy and total % 10 + x % 10 >= 10:
+                new -= 10
             if i < keep:
                 steps.append(f"{total}+{x}={new}")
             elif ref.show_sums:

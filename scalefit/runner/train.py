@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from scalefit.progress import progress
-from scalefit.runner.config import Reference, TaskConfig, TrainConfig
+from scalefit.runner.config import Reference, TaskConfig, TrainConfig, pretrain_peak_lr
 from scalefit.runner.losses import (divergence_regions, first_disagreement, opsd_loss,
                                     policy_gradient_loss, token_entropy, token_jsd)
 from scalefit.runner.model import CausalLM
@@ -61,15 +61,26 @@ def _trainable(model) -> list:
 
 
 def _optimizer(model, lr, weight_decay):
+    # AdamW is elementwise: on stacked weights it is each model's own AdamW
     return torch.optim.AdamW(_trainable(model), lr=lr, betas=(0.9, 0.95),
                              weight_decay=weight_decay)
+
+
+def _clip_per_model(params: list, n_models: int, max_norm: float = 1.0) -> None:
+    """``clip_grad_norm_`` for each of the ``n_models`` side by side (leading model axis) on its
+    own gradient norm, as if it were trained alone."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norms = torch.stack([g.reshape(n_models, -1).norm(dim=1) for g in grads]).norm(dim=0)
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
 
 
 def _update(opt, model, lr):
     """One optimiser step on the gradients accumulated since the last one."""
     for group in opt.param_groups:
         group["lr"] = lr
-    torch.nn.utils.clip_grad_norm_(_trainable(model), 1.0)
+    _clip_per_model(_trainable(model), model.n_models)
     opt.step()
     opt.zero_grad(set_to_none=True)
 
@@ -83,71 +94,119 @@ def _micro_batches(n: int, size: int | None) -> list[slice]:
     return [slice(a, a + size) for a in range(0, n, size)]
 
 
-def _supervised_loss(model, tokens, mask, loss_mask, n_targets: int):
-    """Cross-entropy summed over the target tokens (``loss_mask``), divided by ``n_targets``
-    (the whole step's count, so that micro-batches add up to the step's mean)."""
+def _rows(groups: list[list], part: slice | None = None) -> list:
+    """The rows of a batch of several models: each model's items (its ``part`` of them), model
+    after model — the layout ``model.GPT`` expects."""
+    return [x for group in groups for x in group[part or slice(None)]]
+
+
+def _per_model(values, n_models: int):
+    """Per-row values (rows grouped by model, equally many each) summed per model: (K,)."""
+    return values.view(n_models, -1).sum(1)
+
+
+def _length_buckets(examples: list[tuple[list, list]], n: int):
+    """A step's (prompts, targets) of several models as ``n`` micro-batches of examples of
+    similar length, each model's rows sorted by length and cut into ``n`` equal parts (so
+    padding to the longest row of a micro-batch wastes less); rows model after model."""
+    parts = []
+    for prompts, targets in examples:
+        order = np.argsort([len(p) + len(t) for p, t in zip(prompts, targets)], kind="stable")
+        parts.append([[(prompts[i], targets[i]) for i in chunk]
+                      for chunk in np.array_split(order, n)])
+    for j in range(n):
+        rows = [row for model in parts for row in model[j]]
+        yield [p for p, _ in rows], [t for _, t in rows]
+
+
+def _supervised_loss(model, tokens, mask, loss_mask, n_targets):
+    """Per model (K,): cross-entropy summed over its target tokens (``loss_mask``), divided by
+    ``n_targets`` (K,), each model's whole step count, so that micro-batches add up to the
+    step's mean."""
     width = int(loss_mask.sum(1).max())  # targets are right-aligned: logits of these only
     logits = model(tokens[:, :-1], mask[:, :-1], last=width)
     target_mask = loss_mask[:, -width:]
-    return F.cross_entropy(logits[target_mask].float(), tokens[:, -width:][target_mask],
-                           reduction="sum") / n_targets
+    per_token = F.cross_entropy(logits[target_mask].float(), tokens[:, -width:][target_mask],
+                                reduction="none")
+    row = torch.arange(len(tokens), device=tokens.device)[:, None].expand_as(target_mask)
+    per_row = torch.zeros(len(tokens), device=tokens.device).index_add_(
+        0, row[target_mask], per_token)
+    return _per_model(per_row, model.n_models) / n_targets
 
 
 def _rate(n: float, seconds: float) -> str:
     return f"{n / max(seconds, 1e-9):.0f}"
 
 
-def pretrain(model: CausalLM, task: TaskConfig, cfg: TrainConfig, seed: int, *,
+def _pretrain_examples(task: TaskConfig, cfg: TrainConfig, seed: int, step: int):
+    """One pretraining batch of the base model of ``seed``: prompts and targets, drawn from a
+    generator seeded by (seed, step)."""
+    rng = np.random.default_rng([seed, step])
+    problems = sample_problems(rng, cfg.pretrain_batch, task.terms, task.digits)
+    with_ref = rng.random(len(problems)) < cfg.teacher_mix
+    richness = rng.choice(PRETRAIN_RICHNESS, size=len(problems))
+    working = rng.random(len(problems)) < cfg.pretrain_working
+    hint = rng.random(len(problems)) < cfg.pretrain_hint_answer
+    sloppy = rng.random(len(problems)) < cfg.pretrain_sloppy
+    prompts = [ADDITION.teacher_prompt(p, Reference(0.0, True, False) if h
+                                       else Reference(r, True))
+               if w else ADDITION.student_prompt(p)
+               for p, w, r, h in zip(problems, with_ref, richness, hint)]
+    short = Reference(0.0, True, cfg.pretrain_short == "sums")
+    targets = [encode(p.solution() if w else p.reference(Reference(1.0) if k else short, s))
+               for p, w, k, s in zip(problems, with_ref, working, sloppy)]
+    return prompts, targets
+
+
+def pretrain(model: CausalLM, task: TaskConfig, cfg: TrainConfig, seeds: list[int], *,
              start_step: int = 0, opt_state: dict | None = None,
              on_checkpoint: Callable[[int, dict], None] | None = None,
              checkpoint_every: int = 100, desc: str = "pretrain",
-             quiet: bool = False) -> TrainStats:
-    """Train a synthetic-family base model from scratch: plain problems (problem → solution; for
-    all but a ``pretrain_working`` share, the short form ``pretrain_short``) and, for a
-    ``teacher_mix`` share, problems with a reference of random richness (for a
-    ``pretrain_hint_answer`` share, the answer alone) in context followed by the full solution,
-    so that a reference is something the model can use.
+             quiet: bool = False) -> list[TrainStats]:
+    """Train synthetic-family base models from scratch, one per seed (``model`` holds them side
+    by side): plain problems (problem → solution; for all but a ``pretrain_working`` share, the
+    short form ``pretrain_short``; for a ``pretrain_sloppy`` share, written by the sloppy writer
+    who drops carries) and, for a ``teacher_mix`` share, problems with a reference of random
+    richness (for a ``pretrain_hint_answer`` share, the answer alone) in context followed by the
+    careful full solution, so that a reference is something the model can use.
 
     ``on_checkpoint(step, optimizer_state)`` is called every ``checkpoint_every`` steps (the
     caller saves the model); ``start_step`` and ``opt_state`` resume from such a checkpoint.
     """
     device = _device(model)
     model.train()
-    opt = _optimizer(model, cfg.pretrain_lr, 0.0)
+    peak_lr = pretrain_peak_lr(cfg, model.cfg.n_embd)
+    opt = _optimizer(model, peak_lr, 0.0)
     if opt_state is not None:
         opt.load_state_dict(opt_state)
-    tokens_seen, start = 0, time.perf_counter()
+    tokens_seen, start = [0] * len(seeds), time.perf_counter()
     bar = progress(range(start_step, cfg.pretrain_steps), desc=desc, quiet=quiet, unit="step")
-    loss = torch.tensor(float("nan"))
+    loss = torch.full((len(seeds),), float("nan"))
     for step in bar:
-        rng = np.random.default_rng([seed, step])
-        problems = sample_problems(rng, cfg.pretrain_batch, task.terms, task.digits)
-        with_ref = rng.random(len(problems)) < cfg.teacher_mix
-        richness = rng.choice(PRETRAIN_RICHNESS, size=len(problems))
-        working = rng.random(len(problems)) < cfg.pretrain_working
-        hint = rng.random(len(problems)) < cfg.pretrain_hint_answer
-        prompts = [ADDITION.teacher_prompt(p, Reference(0.0, True, False) if h
-                                           else Reference(r, True))
-                   if w else ADDITION.student_prompt(p)
-                   for p, w, r, h in zip(problems, with_ref, richness, hint)]
-        short = Reference(0.0, True, cfg.pretrain_short == "sums")
-        targets = [encode(p.solution() if w or k else p.reference(short))
-                   for p, w, k in zip(problems, with_ref, working)]
-        tokens, mask, loss_mask = supervised_batch(prompts, targets, device)
-        loss = _supervised_loss(model, tokens, mask, loss_mask, int(loss_mask.sum()))
-        loss.backward()
-        _update(opt, model, lr_at(step, cfg.pretrain_steps, cfg.pretrain_lr, 0.05))
-        tokens_seen += int(mask.sum())
+        examples = [_pretrain_examples(task, cfg, seed, step) for seed in seeds]
+        n_targets = torch.tensor([sum(len(t) + 1 for t in targets) for _, targets in examples],
+                                 dtype=torch.float32, device=device)  # each target and its eos
+        loss = torch.zeros(len(seeds), device=device)
+        for prompts, targets in _length_buckets(examples, cfg.length_buckets):
+            tokens, mask, loss_mask = supervised_batch(prompts, targets, device)
+            part_loss = _supervised_loss(model, tokens, mask, loss_mask, n_targets)
+            part_loss.sum().backward()
+            loss += part_loss.detach()
+            for k, n in enumerate(_per_model(mask.sum(1), len(seeds)).tolist()):
+                tokens_seen[k] += n
+        _update(opt, model, lr_at(step, cfg.pretrain_steps, peak_lr, 0.05))
         if not quiet:
-            bar.set_postfix(loss=f"{loss.item():.3f}",
-                            tok_s=_rate(tokens_seen, time.perf_counter() - start))
+            bar.set_postfix(loss=f"{loss.mean().item():.3f}",
+                            tok_s=_rate(sum(tokens_seen), time.perf_counter() - start))
         if on_checkpoint is not None and (step + 1) % checkpoint_every == 0 \
                 and step + 1 < cfg.pretrain_steps:
             on_checkpoint(step + 1, opt.state_dict())
     model.eval()
-    return TrainStats(steps=cfg.pretrain_steps - start_step, tokens_trained=tokens_seen,
-                      seconds=time.perf_counter() - start, final_loss=float(loss.item()),
-                      resumed_from_step=start_step)
+    seconds = time.perf_counter() - start
+    return [TrainStats(steps=cfg.pretrain_steps - start_step, tokens_trained=tokens_seen[k],
+                       seconds=seconds, final_loss=float(loss[k]), resumed_from_step=start_step,
+                       side_by_side=len(seeds))
+            for k in range(len(seeds))]
 
 
 def finetune_problems(task: TaskConfig, cfg: TrainConfig, seed: int) -> list[Problem]:
@@ -157,39 +216,44 @@ def finetune_problems(task: TaskConfig, cfg: TrainConfig, seed: int) -> list[Pro
     return sample_problems(rng, cfg.finetune_steps * cfg.batch_size, task.terms, task.digits)
 
 
-def sft(model: CausalLM, task, cfg: TrainConfig, problems: list, ref: Reference, *,
-        desc: str = "sft", quiet: bool = False) -> TrainStats:
+def sft(model: CausalLM, task, cfg: TrainConfig, problems: list[list], ref: Reference, *,
+        desc: str = "sft", quiet: bool = False) -> list[TrainStats]:
     """The SFT baseline: cross-entropy on the reference solutions (at this richness) after the
-    student's prompt."""
+    student's prompt. ``problems[k]`` are model k's fine-tuning problems (``model`` holds
+    ``len(problems)`` models side by side)."""
     device = _device(model)
     model.train()
     opt = _optimizer(model, cfg.lr, cfg.weight_decay)
-    tokens_seen, start, step_seconds = 0, time.perf_counter(), []
+    n_models, size = len(problems), cfg.batch_size
+    tokens_seen, start, step_seconds = [0] * n_models, time.perf_counter(), []
     bar = progress(range(cfg.finetune_steps), desc=desc, quiet=quiet, unit="step")
-    loss = torch.tensor(float("nan"))
+    loss = torch.full((n_models,), float("nan"))
     for step in bar:
         tic = time.perf_counter()
-        batch = problems[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-        targets = [task.target(p, ref) for p in batch]
-        n_targets = sum(len(t) + 1 for t in targets)  # each target and its eos
-        loss = 0.0
-        for part in _micro_batches(len(batch), cfg.micro_batch):
+        batches = [ps[step * size:(step + 1) * size] for ps in problems]
+        targets = [[task.target(p, ref) for p in batch] for batch in batches]
+        counts = [sum(len(t) + 1 for t in ts) for ts in targets]  # each target and its eos
+        n_targets = torch.tensor(counts, dtype=torch.float32, device=device)
+        loss = torch.zeros(n_models, device=device)
+        for part in _micro_batches(size, cfg.micro_batch):
             tokens, mask, loss_mask = supervised_batch(
-                [task.student_prompt(p) for p in batch[part]], targets[part], device,
-                eos=task.eos)
+                [task.student_prompt(p) for p in _rows(batches, part)], _rows(targets, part),
+                device, eos=task.eos)
             part_loss = _supervised_loss(model, tokens, mask, loss_mask, n_targets)
-            part_loss.backward()
+            part_loss.sum().backward()
             loss += part_loss.detach()
         _update(opt, model, lr_at(step, cfg.finetune_steps, cfg.lr, cfg.warmup))
-        tokens_seen += n_targets
+        tokens_seen = [a + b for a, b in zip(tokens_seen, counts)]
         step_seconds.append(time.perf_counter() - tic)
         if not quiet:
-            bar.set_postfix(loss=f"{float(loss):.3f}",
-                            tok_s=_rate(tokens_seen, time.perf_counter() - start))
+            bar.set_postfix(loss=f"{loss.mean().item():.3f}",
+                            tok_s=_rate(sum(tokens_seen), time.perf_counter() - start))
     model.eval()
-    return TrainStats(steps=cfg.finetune_steps, tokens_trained=tokens_seen,
-                      seconds=time.perf_counter() - start, final_loss=float(loss),
-                      step_seconds=step_seconds)
+    seconds = time.perf_counter() - start
+    return [TrainStats(steps=cfg.finetune_steps, tokens_trained=tokens_seen[k], seconds=seconds,
+                       final_loss=float(loss[k]), step_seconds=step_seconds,
+                       side_by_side=n_models)
+            for k in range(n_models)]
 
 
 def rollout_logits(model: CausalLM, prompts: list[list[int]], rollout, rollout_mask):
@@ -201,9 +265,12 @@ def rollout_logits(model: CausalLM, prompts: list[list[int]], rollout, rollout_m
     return model(tokens[:, :-1], mask[:, :-1], last=rollout.shape[1])
 
 
-def opsd(model: CausalLM, teacher: CausalLM, task, cfg: TrainConfig, problems: list,
-         ref: Reference, seed: int = 0, *, desc: str = "opsd", quiet: bool = False) -> TrainStats:
-    """On-Policy Self-Distillation (the OPSD paper, Algorithm 1).
+def opsd(model: CausalLM, teacher: CausalLM, task, cfg: TrainConfig, problems: list[list],
+         ref: Reference, seeds: list[int], *, desc: str = "opsd",
+         quiet: bool = False) -> list[TrainStats]:
+    """On-Policy Self-Distillation (the OPSD paper, Algorithm 1), for ``len(problems)`` models
+    side by side: model k trains on ``problems[k]`` and samples from a generator seeded by
+    ``seeds[k]``; ``teacher`` holds its teachers in the same order.
 
     Each step: the student (``model``, problem only) samples ``rollouts_per_prompt`` rollouts per
     problem; the ``teacher`` (the frozen initial policy: the base model, or the same model with
@@ -222,52 +289,59 @@ def opsd(model: CausalLM, teacher: CausalLM, task, cfg: TrainConfig, problems: l
         for p in teacher.parameters():
             p.requires_grad_(False)
     opt = _optimizer(model, cfg.lr, cfg.weight_decay)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    split, step_seconds, regions = TimeSplit(), [], []
-    generated, start = 0, time.perf_counter()
+    gens = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+    n_models, size = len(problems), cfg.batch_size * cfg.rollouts_per_prompt
+    split, step_seconds = TimeSplit(), []
+    regions: list[list[Regions]] = [[] for _ in range(n_models)]
+    generated, start = [0] * n_models, time.perf_counter()
     bar = progress(range(cfg.finetune_steps), desc=desc, quiet=quiet, unit="step")
-    loss = torch.tensor(float("nan"))
+    loss = torch.full((n_models,), float("nan"))
     for step in bar:
         step_start = time.perf_counter()
-        batch = problems[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-        batch = [p for p in batch for _ in range(cfg.rollouts_per_prompt)]
-        s_prompts = [task.student_prompt(p) for p in batch]
-        t_prompts = [task.teacher_prompt(p, ref) for p in batch]
+        batches = [[p for p in ps[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+                    for _ in range(cfg.rollouts_per_prompt)] for ps in problems]
+        s_prompts = [[task.student_prompt(p) for p in batch] for batch in batches]
+        t_prompts = [[task.teacher_prompt(p, ref) for p in batch] for batch in batches]
 
         tic = time.perf_counter()
         model.eval()
-        prompt_tokens, prompt_mask = left_pad(s_prompts, device)
+        prompt_tokens, prompt_mask = left_pad(_rows(s_prompts), device)
         rollout, valid = model.generate(prompt_tokens, prompt_mask, cfg.max_new_tokens, task.eos,
-                                        temperature=cfg.temperature, generator=gen)
-        generated += int(valid.sum())
+                                        temperature=cfg.temperature, generators=gens)
+        generated = [a + b for a, b in zip(generated, _per_model(valid.sum(1), n_models).tolist())]
         split.sampling += time.perf_counter() - tic
-        loss = 0.0
-        for part in _micro_batches(len(batch), cfg.micro_batch):
+        loss = torch.zeros(n_models, device=device)
+        by_model = torch.arange(n_models * size, device=device).view(n_models, size)
+        for part in _micro_batches(size, cfg.micro_batch):
+            rows = by_model[:, part].reshape(-1)
             tic = time.perf_counter()
             model.eval()  # a LoRA teacher is the same modules: score in eval mode
             with torch.no_grad():
-                teacher_logits = rollout_logits(teacher, t_prompts[part], rollout[part],
-                                                valid[part])
+                teacher_logits = rollout_logits(teacher, _rows(t_prompts, part), rollout[rows],
+                                                valid[rows])
             tic2 = time.perf_counter()
             model.train()
-            student_logits = rollout_logits(model, s_prompts[part], rollout[part], valid[part])
-            first = first_disagreement(student_logits.detach(), teacher_logits, valid[part])
-            regions.append(divergence_regions(student_logits, teacher_logits, valid[part],
-                                              cfg.beta, first=first))
+            student_logits = rollout_logits(model, _rows(s_prompts, part), rollout[rows],
+                                            valid[rows])
+            first = first_disagreement(student_logits.detach(), teacher_logits, valid[rows])
+            for k, mine in enumerate(torch.arange(len(rows), device=device).chunk(n_models)):
+                regions[k].append(divergence_regions(student_logits[mine], teacher_logits[mine],
+                                                     valid[rows][mine], cfg.beta,
+                                                     first=first[mine]))
             keep = None
             if cfg.mask_after_divergence:  # the teacher past a disagreement contradicts the prefix
                 keep = torch.arange(valid.shape[1], device=device)[None] <= first[:, None]
             if cfg.objective == "pg":
-                part_loss = policy_gradient_loss(student_logits, teacher_logits, rollout[part],
-                                                 valid[part], temperature=cfg.loss_temperature,
-                                                 keep=keep)
+                per_rollout = policy_gradient_loss(student_logits, teacher_logits, rollout[rows],
+                                                   valid[rows], temperature=cfg.loss_temperature,
+                                                   keep=keep, reduction="none")
             else:
-                part_loss = opsd_loss(student_logits, teacher_logits, valid[part], cfg.beta,
-                                      temperature=cfg.loss_temperature, top_k=cfg.top_k,
-                                      chunk_size=cfg.chunk_size, keep=keep)
-            part_loss = part_loss * (len(student_logits) / len(batch))  # the step's mean
+                per_rollout = opsd_loss(student_logits, teacher_logits, valid[rows], cfg.beta,
+                                        temperature=cfg.loss_temperature, top_k=cfg.top_k,
+                                        chunk_size=cfg.chunk_size, keep=keep, reduction="none")
+            part_loss = _per_model(per_rollout, n_models) / size  # each model's step mean
             tic3 = time.perf_counter()
-            part_loss.backward()
+            part_loss.sum().backward()
             loss += part_loss.detach()
             del teacher_logits, student_logits
             split.teacher += tic2 - tic
@@ -282,88 +356,104 @@ def opsd(model: CausalLM, teacher: CausalLM, task, cfg: TrainConfig, problems: l
         split.update += time.perf_counter() - tic
         step_seconds.append(time.perf_counter() - step_start)
         if not quiet:
-            bar.set_postfix(loss=f"{float(loss):.4f}",
-                            tok_s=_rate(generated, time.perf_counter() - start))
+            bar.set_postfix(loss=f"{loss.mean().item():.4f}",
+                            tok_s=_rate(sum(generated), time.perf_counter() - start))
     model.eval()
-    return TrainStats(steps=cfg.finetune_steps, tokens_generated=generated,
-                      seconds=time.perf_counter() - start, final_loss=float(loss),
-                      step_seconds=step_seconds, loss_regions=Regions.mean(regions),
-                      time_split=split)
+    seconds = time.perf_counter() - start
+    return [TrainStats(steps=cfg.finetune_steps, tokens_generated=generated[k], seconds=seconds,
+                       final_loss=float(loss[k]), step_seconds=step_seconds,
+                       loss_regions=Regions.mean(regions[k]), time_split=split,
+                       side_by_side=n_models)
+            for k in range(n_models)]
 
 
 @torch.no_grad()
 def evaluate(model: CausalLM, task, problems: list, cfg: TrainConfig, ref: Reference, *,
              teacher: CausalLM | None = None, teacher_view: bool = False,
-             seed: int = 0) -> Evaluation:
-    """Evaluation on ``problems``: greedy, and with ``cfg.eval_samples`` = k > 0 also k samples
-    per problem at ``eval_temperature`` (avg@k, drawn from a generator seeded by ``seed``, so
-    every model sees the same random stream).
+             seed: int = 0) -> list[Evaluation]:
+    """Evaluation of each model of ``model`` (``model.n_models`` side by side) on the same
+    ``problems``, one ``Evaluation`` per model: greedy, and with ``cfg.eval_samples`` = k > 0
+    also k samples per problem at ``eval_temperature`` (avg@k, drawn from a generator seeded by
+    ``seed``, so every model sees the same random stream).
 
     As the student (default): per-problem correctness (kept for paired standard errors),
     accuracy and its SE, mean response length, the model's mean per-token entropy along its own
-    greedy rollouts, and the JSD_0.5 between ``teacher`` (default: the model itself) with the
-    reference ``ref`` in context and the model, along the same rollouts, with where it lies
-    relative to each rollout's first argmax disagreement (``div_regions``). With
-    ``teacher_view`` the model itself answers with the reference in context (the teacher's
-    accuracy); no divergence is computed.
+    greedy rollouts, and the JSD_0.5 between ``teacher`` (default: the model itself; else its
+    teachers in the same order) with the reference ``ref`` in context and the model, along the
+    same rollouts, with where it lies relative to each rollout's first argmax disagreement
+    (``div_regions``). With ``teacher_view`` the model itself answers with the reference in
+    context (the teacher's accuracy); no divergence is computed. ``seconds`` is the time of the
+    whole evaluation (all models).
     """
     model.eval()
-    device = _device(model)
+    device, n_models = _device(model), model.n_models
     teacher = teacher if teacher is not None else model
-    correct, lengths, entropy, divergence, regions = [], [], [], [], []
-    generated, start = 0, time.perf_counter()
+    correct, lengths = [[] for _ in range(n_models)], [[] for _ in range(n_models)]
+    entropy, divergence = [[] for _ in range(n_models)], [[] for _ in range(n_models)]
+    regions: list[list[Regions]] = [[] for _ in range(n_models)]
+    generated, start = np.zeros(n_models, dtype=int), time.perf_counter()
     for i in range(0, len(problems), cfg.eval_batch):
         batch = problems[i:i + cfg.eval_batch]
         s_prompts = [task.student_prompt(p) for p in batch]
         t_prompts = [task.teacher_prompt(p, ref) for p in batch]
-        tokens, mask = left_pad(t_prompts if teacher_view else s_prompts, device)
+        tokens, mask = left_pad((t_prompts if teacher_view else s_prompts) * n_models, device)
         out, valid = model.generate(tokens, mask, cfg.max_new_tokens, task.eos, greedy=True)
-        generated += int(valid.sum())
-        for p, row, v in zip(batch, out.cpu(), valid.cpu()):
-            correct.append(task.is_correct(p, row[v].tolist()))
-            lengths.append(int(v.sum()))
+        generated += _per_model(valid.sum(1), n_models).cpu().numpy()
+        for k, (rows, vs) in enumerate(zip(out.cpu().chunk(n_models), valid.cpu().chunk(n_models))):
+            for p, row, v in zip(batch, rows, vs):
+                correct[k].append(task.is_correct(p, row[v].tolist()))
+                lengths[k].append(int(v.sum()))
+        by_model = torch.arange(n_models * len(batch), device=device).view(n_models, len(batch))
         for part in [] if teacher_view else _micro_batches(len(batch), cfg.micro_batch):
-            s_logits = rollout_logits(model, s_prompts[part], out[part], valid[part])
-            t_logits = rollout_logits(teacher, t_prompts[part], out[part], valid[part])
+            rows = by_model[:, part].reshape(-1)
+            s_logits = rollout_logits(model, s_prompts[part] * n_models, out[rows], valid[rows])
+            t_logits = rollout_logits(teacher, t_prompts[part] * n_models, out[rows], valid[rows])
             ent = token_entropy(s_logits, cfg.chunk_size)
             jsd = token_jsd(s_logits, t_logits, 0.5, cfg.chunk_size)
-            m = valid[part].float()
-            entropy.extend(((ent * m).sum(1) / m.sum(1)).cpu().tolist())
-            divergence.extend(((jsd * m).sum(1) / m.sum(1)).cpu().tolist())
-            regions.append(divergence_regions(s_logits, t_logits, valid[part], divergence=jsd))
-    greedy = np.array(correct, dtype=float)
-    scores, metric = greedy.astype(int), "greedy"
+            m = valid[rows].float()
+            for k, mine in enumerate(torch.arange(len(rows), device=device).chunk(n_models)):
+                entropy[k].extend(((ent[mine] * m[mine]).sum(1) / m[mine].sum(1)).tolist())
+                divergence[k].extend(((jsd[mine] * m[mine]).sum(1) / m[mine].sum(1)).tolist())
+                regions[k].append(divergence_regions(s_logits[mine], t_logits[mine],
+                                                     valid[rows][mine], divergence=jsd[mine]))
+    scores = [np.array(c, dtype=int) for c in correct]
+    metric = "greedy"
     if cfg.eval_samples > 0:
         scores, sampled = _sampled_scores(model, task, problems, cfg, ref, teacher_view, seed)
         generated += sampled
         metric = f"avg@{cfg.eval_samples}"
-    c = np.asarray(scores, dtype=float)
-    res = Evaluation(accuracy=100.0 * c.mean(),
-                     se=100.0 * c.std(ddof=1) / np.sqrt(len(c)) if len(c) > 1 else float("nan"),
-                     length=float(np.mean(lengths)), correct=scores.tolist(),
-                     tokens_generated=generated, seconds=time.perf_counter() - start,
-                     metric=metric, greedy_accuracy=100.0 * greedy.mean())
-    if entropy:
-        res.entropy = float(np.mean(entropy))
-        res.divergence = float(np.mean(divergence))
-        res.div_regions = Regions.mean(regions)
-    return res
+    seconds = time.perf_counter() - start
+    results = []
+    for k in range(n_models):
+        c = np.asarray(scores[k], dtype=float)
+        res = Evaluation(accuracy=100.0 * c.mean(),
+                         se=100.0 * c.std(ddof=1) / np.sqrt(len(c)) if len(c) > 1 else float("nan"),
+                         length=float(np.mean(lengths[k])), correct=scores[k].tolist(),
+                         tokens_generated=int(generated[k]), seconds=seconds, metric=metric,
+                         greedy_accuracy=100.0 * float(np.mean(correct[k])))
+        if entropy[k]:
+            res.entropy = float(np.mean(entropy[k]))
+            res.divergence = float(np.mean(divergence[k]))
+            res.div_regions = Regions.mean(regions[k])
+        results.append(res)
+    return results
 
 
 def _sampled_scores(model, task, problems, cfg, ref, teacher_view, seed):
-    """Per problem, the share of its ``eval_samples`` samples that are right; and the number of
-    tokens generated."""
-    k = cfg.eval_samples
-    gen = torch.Generator(device=_device(model)).manual_seed(seed)
+    """Per model, per problem, the share of its ``eval_samples`` samples that are right; and the
+    tokens each model generated. Each model samples from its own generator seeded by ``seed``."""
+    k, n_models = cfg.eval_samples, model.n_models
+    gens = [torch.Generator(device=_device(model)).manual_seed(seed) for _ in range(n_models)]
     repeated = [p for p in problems for _ in range(k)]
-    hits, generated = [], 0
+    hits, generated = [[] for _ in range(n_models)], np.zeros(n_models, dtype=int)
     for i in range(0, len(repeated), cfg.eval_batch):
         batch = repeated[i:i + cfg.eval_batch]
-        tokens, mask = left_pad([task.teacher_prompt(p, ref) if teacher_view
-                                 else task.student_prompt(p) for p in batch], _device(model))
+        prompts = [task.teacher_prompt(p, ref) if teacher_view else task.student_prompt(p)
+                   for p in batch]
+        tokens, mask = left_pad(prompts * n_models, _device(model))
         out, valid = model.generate(tokens, mask, cfg.max_new_tokens, task.eos,
-                                    temperature=cfg.eval_temperature, generator=gen)
-        generated += int(valid.sum())
-        hits.extend(task.is_correct(p, row[v].tolist())
-                    for p, row, v in zip(batch, out.cpu(), valid.cpu()))
-    return np.asarray(hits, dtype=float).reshape(len(problems), k).mean(1), generated
+                                    temperature=cfg.eval_temperature, generators=gens)
+        generated += _per_model(valid.sum(1), n_models).cpu().numpy()
+        for m, (rows, vs) in enumerate(zip(out.cpu().chunk(n_models), valid.cpu().chunk(n_models))):
+            hits[m].extend(task.is_correct(p, row[v].tolist()) for p, row, v in zip(batch, rows, vs))
+    return [np.asarray(h, dtype=float).reshape(len(problems), k).mean(1) for h in hits], generated
