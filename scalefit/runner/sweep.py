@@ -67,7 +67,7 @@ if TYPE_CHECKING:  # torch is imported when a run starts, not with this module
 __all__ = ["run_sweep", "run_size", "size_rows", "write_tables", "resolve_device",
            "cached_phases", "finetuning", "check_run"]
 
-METHODS = ("sft", "opsd")
+TRAINING_ARMS = ("sft", "opsd")
 SPLITS = tuple(SPLIT_NAMES)  # the evaluation splits, in table order
 
 
@@ -401,7 +401,7 @@ def run_size(cfg: RunConfig, size: str, checkpoint_dir, *, quiet: bool = False) 
     for ref in cfg.references():
         rk = _rkey(ref.richness)
         runs[ref.richness] = {}
-        for method in METHODS:
+        for method in TRAINING_ARMS:
             def train_and_evaluate(todo):
                 todo_pairs = [pairs[i] for i in todo]
                 groups = [todo_pairs] if base.stackable else [[p] for p in todo_pairs]
