@@ -201,12 +201,20 @@ def pretrain(model: CausalLM, task: TaskConfig, cfg: TrainConfig, seeds: list[in
         if on_checkpoint is not None and (step + 1) % checkpoint_every == 0 \
                 and step + 1 < cfg.pretrain_steps:
             on_checkpoint(step + 1, opt.state_dict())
+    return _finish(model, start, loss, dict(steps=cfg.pretrain_steps - start_step,
+                                            resumed_from_step=start_step),
+                   tokens_trained=tokens_seen)
+
+
+def _finish(model: CausalLM, start: float, loss, shared: dict, **per_model) -> list[TrainStats]:
+    """The end of a training phase of ``len(loss)`` models side by side: the model back in eval
+    mode and each model's ``TrainStats`` (``shared`` fields, and model k's entry of each list in
+    ``per_model``); the wall time is all of theirs."""
     model.eval()
     seconds = time.perf_counter() - start
-    return [TrainStats(steps=cfg.pretrain_steps - start_step, tokens_trained=tokens_seen[k],
-                       seconds=seconds, final_loss=float(loss[k]), resumed_from_step=start_step,
-                       side_by_side=len(seeds))
-            for k in range(len(seeds))]
+    return [TrainStats(seconds=seconds, final_loss=float(loss[k]), side_by_side=len(loss),
+                       **shared, **{name: values[k] for name, values in per_model.items()})
+            for k in range(len(loss))]
 
 
 def finetune_problems(task: TaskConfig, cfg: TrainConfig, seed: int) -> list[Problem]:
@@ -248,12 +256,8 @@ def sft(model: CausalLM, task, cfg: TrainConfig, problems: list[list], ref: Refe
         if not quiet:
             bar.set_postfix(loss=f"{loss.mean().item():.3f}",
                             tok_s=_rate(sum(tokens_seen), time.perf_counter() - start))
-    model.eval()
-    seconds = time.perf_counter() - start
-    return [TrainStats(steps=cfg.finetune_steps, tokens_trained=tokens_seen[k], seconds=seconds,
-                       final_loss=float(loss[k]), step_seconds=step_seconds,
-                       side_by_side=n_models)
-            for k in range(n_models)]
+    return _finish(model, start, loss, dict(steps=cfg.finetune_steps, step_seconds=step_seconds),
+                   tokens_trained=tokens_seen)
 
 
 def rollout_logits(model: CausalLM, prompts: list[list[int]], rollout, rollout_mask):
@@ -358,13 +362,9 @@ def opsd(model: CausalLM, teacher: CausalLM, task, cfg: TrainConfig, problems: l
         if not quiet:
             bar.set_postfix(loss=f"{loss.mean().item():.4f}",
                             tok_s=_rate(sum(generated), time.perf_counter() - start))
-    model.eval()
-    seconds = time.perf_counter() - start
-    return [TrainStats(steps=cfg.finetune_steps, tokens_generated=generated[k], seconds=seconds,
-                       final_loss=float(loss[k]), step_seconds=step_seconds,
-                       loss_regions=Regions.mean(regions[k]), time_split=split,
-                       side_by_side=n_models)
-            for k in range(n_models)]
+    return _finish(model, start, loss, dict(steps=cfg.finetune_steps, step_seconds=step_seconds,
+                                            time_split=split),
+                   tokens_generated=generated, loss_regions=[Regions.mean(r) for r in regions])
 
 
 @torch.no_grad()
