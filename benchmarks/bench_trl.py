@@ -114,7 +114,7 @@ def loss_agreement(model, tokenizer, length: int, batch: int = 8) -> list[dict]:
     t_prompts = [task.teacher_prompt(p, Reference()) for p in probs]
     tokens, mask = left_pad(s_prompts)
     rollout, valid = wrapped.generate(tokens, mask, length, -1,
-                                      generator=torch.Generator().manual_seed(1))
+                                      generators=[torch.Generator().manual_seed(1)])
     lengths = torch.linspace(1, length, batch).long()
     valid = valid & (torch.arange(valid.shape[1])[None] < lengths[:, None])
     with torch.no_grad():
