@@ -15,7 +15,7 @@ size       ``size``, ``model_size`` (unit from ``size_unit``, default B);
 gain       ``gain``, ``gain_pp``, ``delta``, ``delta_pp``, ``improvement``, ``improvement_pp``
 se         ``se``, ``se_pp``, ``gain_se``, ``stderr``, ``std_err``, ``sem``, ``sigma``
 benchmark  ``benchmark``, ``task``, ``dataset`` (optional)
-baseline   ``accuracy_baseline``, ``baseline_accuracy``, ``acc_base``: the baseline's accuracy
+baseline   ``accuracy_baseline``, ``baseline_accuracy``: the baseline's accuracy
            (pp), which narrows a gain's possible range (optional)
 =========  =====================================================================================
 
@@ -72,9 +72,8 @@ METHOD_COLUMNS = ("method",)
 ACCURACY_COLUMNS = {"accuracy_pct": 1.0, "accuracy": 1.0, "acc": 1.0, "acc_pct": 1.0,
                     "accuracy_frac": 100.0, "acc_frac": 100.0}
 N_PROBLEMS_COLUMNS = ("n_problems", "n_items", "num_problems")
-# A column of the baseline's accuracy (pp) at each row narrows a gain's possible range; acc_base
-# is what the runner's tables call it.
-BASELINE_COLUMNS = ("accuracy_baseline", "baseline_accuracy", "acc_base")
+# A column of the baseline's accuracy (pp) at each row narrows a gain's possible range.
+BASELINE_COLUMNS = ("accuracy_baseline", "baseline_accuracy")
 GAIN_RANGE = (-100.0, 100.0)  # a gain in pp of an accuracy: the possible range of a table's values
 
 

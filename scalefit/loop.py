@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.core.average import fit_laws
-from scalefit.data import GainTable
+from scalefit.data import BASELINE_COLUMNS, GainTable
 from scalefit.errors import ScalefitError
 from scalefit.io import atomic_write_json
 from scalefit.methods import DEFAULT_METHOD
@@ -74,9 +74,11 @@ def loop_table(out_dir, settings: LoopSettings) -> GainTable | None:
     frame = pd.read_csv(path)
     rows = frame[selected(frame, settings.baseline, settings.split, settings.richness)
                  & frame["distillable"].astype(bool)].sort_values("size_m")
+    baseline = BASELINE_COLUMNS[0] if BASELINE_COLUMNS[0] in rows else None  # older tables lack it
     return GainTable(rows["size_m"].to_numpy(), rows["gain"].to_numpy(), rows["se"].to_numpy(),
                      size_unit="M", source=str(path),
-                     extra=rows[["size_name"]].reset_index(drop=True))
+                     extra=rows[["size_name"] + ([baseline] if baseline else [])]
+                     .reset_index(drop=True), baseline_column=baseline)
 
 
 def interval_at(table: GainTable | None, target_m: float, method: str) -> dict | None:

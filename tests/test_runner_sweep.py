@@ -75,6 +75,15 @@ def test_sweep_writes_tables_scalefit_fit_reads(micro_run):
     np.testing.assert_allclose(sft["gain"], sft["acc_opsd"] - sft["acc_sft"], atol=1e-3)
     base = allrows[allrows["comparison"] == "opsd-base"]
     np.testing.assert_allclose(base["gain"], base["acc_opsd"] - base["acc_base"], atol=1e-3)
+    # each comparison's own baseline bounds its gains: OPSD − SFT by SFT's accuracy, OPSD − base
+    # by the base model's
+    np.testing.assert_allclose(sft["accuracy_baseline"], sft["acc_sft"], atol=1e-3)
+    np.testing.assert_allclose(base["accuracy_baseline"], base["acc_base"], atol=1e-3)
+    for name, arm in (("gains.csv", "acc_sft"), ("gains_vs_base.csv", "acc_base")):
+        frame = pd.read_csv(out / name)
+        top = frame[frame["size_m"] == frame["size_m"].max()]
+        table = load_gain_table(out / name, by=("benchmark",))
+        assert table.value_range == (-top[arm].max(), 100 - top[arm].min())
     assert (sft["n_seeds"] == 2).all() and (sft["n_problems"] == 150).all()
     assert (sft["richness"] == 0.0).all()
     assert (sft["opsd_tokens_generated"] > 0).all()

@@ -26,7 +26,7 @@ BASELINES = {"sft": "opsd-sft", "base": "opsd-base"}  # --baseline → compariso
 COLUMNS = [
     "size_m", "gain", "se", SPLIT, "richness", "distillable", "param_count", "size_name",
     "show_answer", "show_sums", "teacher_advantage", "acc_base", "acc_teacher", "acc_sft",
-    "acc_opsd",
+    "acc_opsd", "accuracy_baseline",
     "se_base", "se_teacher", "se_sft", "se_opsd", "se_problems", "se_seeds", "se_bases",
     "n_problems", "n_seeds", "n_bases", "len_base", "len_sft", "len_opsd", "entropy_base", "entropy_sft",
     "entropy_opsd", "div_base", "div_sft", "div_opsd", "sft_seconds", "opsd_seconds",

@@ -524,6 +524,7 @@ def size_rows(result: SizeResult, cfg: RunConfig, *, baseline: str = "sft") -> l
                 "teacher_advantage": advantage,
                 "acc_base": acc_base, "acc_teacher": acc_teacher,
                 "acc_sft": 100 * sft_c.mean(), "acc_opsd": 100 * opsd_c.mean(),
+                "accuracy_baseline": 100 * ref.mean(),  # narrows the gain's possible range
                 "se_base": acc_se(base_c), "se_teacher": acc_se(teacher_c),
                 "se_sft": acc_se(sft_c), "se_opsd": acc_se(opsd_c),
                 "se_problems": g["se_problems"], "se_seeds": g["se_seeds"],
