@@ -192,7 +192,7 @@ RUNNER = [
         "The OPSD − base gains as a scaling table, one fit per richness level (what `scalefit "
         "fit data/runner_study/gains_vs_base.csv --by richness` prints):"),
     new_code_cell(
-        "vs_base = sf.load(study / \"gains_vs_base.csv\", benchmark=\"id\")\n"
+        "vs_base = sf.load(study / \"gains_vs_base.csv\", benchmark=\"id\", by=[\"richness\"])\n"
         "for richness, part in vs_base.split([\"richness\"]).items():\n"
         "    print(f\"richness {richness}: forecast at 5M and 20M parameters (pp)\")\n"
         "    display(sf.fit(part).predict([5.0, 20.0]).to_frame().round(1))"),

@@ -21,6 +21,11 @@ command to resume; raise --budget and rerun to continue. See docs/runner.md ("Th
 Examples:
   scalefit loop --preset tiny --out runs/loop --budget 3 --candidates 60k,100k,150k
   scalefit loop --preset smoke --out runs/loop-smoke --budget 45m --target 1m
+  # the runner's study (README): after `scalefit run --preset study --out runs/study`, three
+  # rounds on its checkpoints, forecasting OPSD - base at 10M parameters
+  scalefit loop --preset study --sizes 60k,200k,600k --candidates 100k,300k,1m,2m \
+      --target 10m --baseline base --budget 3 --out runs/loop \
+      --checkpoint-dir runs/study/checkpoints
   scalefit fit runs/loop/gains.csv          # the table the loop built
 """
 

@@ -38,8 +38,9 @@ def figure_gain_by_richness(rows: pd.DataFrame):
                 ax.set_ylabel("gain (percentage points)")
     axes[0, 0].legend(title="reference richness\n(hollow: not distillable)", fontsize=8,
                       title_fontsize=8)
-    fig.suptitle("OPSD gain vs model size per reference richness (±1.96 SE over problems and "
-                 "seeds)", fontsize=11)
+    bases = " and base models" if "n_bases" in rows and (rows["n_bases"] > 1).any() else ""
+    fig.suptitle("OPSD gain vs model size per reference richness (±1.96 SE over problems, seeds"
+                 f"{bases})", fontsize=11)
     fig.tight_layout()
     return fig
 
