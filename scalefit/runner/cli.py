@@ -35,7 +35,7 @@ Checkpoints go to --checkpoint-dir (default OUT/checkpoints); rerunning the same
 
 Examples:
   scalefit run --preset smoke --out runs/smoke
-  scalefit run --preset study --out runs/study --workers 1
+  scalefit run --preset study --out runs/study --workers 1   # data/runner_study, 84 min
   scalefit run --models Qwen/Qwen3-0.6B,Qwen/Qwen3-1.7B --data hf:openai/gsm8k:main@train \\
       --eval-data hf:openai/gsm8k:main@test --lora 64 --out runs/gsm8k   # one GPU
   scalefit run --models DIR_A,DIR_B --data problems.jsonl --out runs/mine
@@ -119,8 +119,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="tiny: 2 tiny sizes of an easy task, ~1 minute (tests, demos); smoke: 3 "
                         "sizes, richness 0, 2 seeds, a few minutes on 2 cores; study: 7 sizes "
                         "60k-2m, 2 base models x 2 seeds, richness 0,1, pretrained with a careful "
-                        "and a sloppy writer so that OPSD has a learnable job; small: 6 "
-                        "sizes (10k-1m) x richness 0,1 x 5 seeds, under an hour on 2 cores; gpu: "
+                        "and a sloppy writer so that OPSD has a learnable job, 84 min on one core; "
+                        "small: 6 "
+                        "sizes (10k-300k) x richness 0,1 x 2 base models x 5 seeds (one base model: "
+                        "52 min on 2 cores); gpu: "
                         "8 sizes up to 30m params x richness 0,0.5,1, for one GPU; latent: 6 "
                         "sizes (10k-300k) whose base students leave the working latent, where "
                         "OPSD has something to do; latent-tiny: its CI-sized version; gsm8k: "
