@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.core.average import fit_laws
-from scalefit.data import BASELINE_COLUMNS, GainTable
+from scalefit.data import GainTable, load_gain_table
 from scalefit.errors import ScalefitError
 from scalefit.io import atomic_write_json
 from scalefit.methods import DEFAULT_METHOD
@@ -67,18 +67,19 @@ def n_params(cfg: RunConfig, size: str) -> int:
 
 def loop_table(out_dir, settings: LoopSettings) -> GainTable | None:
     """The distillable rows of ``gains_all.csv`` at the settings' richness, split and
-    comparison, in millions of parameters; None before any size has run."""
+    comparison, in millions of parameters, read as any gain table is; None before any size
+    has a distillable row."""
     path = Path(out_dir) / FILES["gains_all"]
     if not path.exists():
         return None
     frame = pd.read_csv(path)
     rows = frame[selected(frame, settings.baseline, settings.split, settings.richness)
                  & frame["distillable"].astype(bool)].sort_values("size_m")
-    baseline = BASELINE_COLUMNS[0] if BASELINE_COLUMNS[0] in rows else None  # older tables lack it
-    return GainTable(rows["size_m"].to_numpy(), rows["gain"].to_numpy(), rows["se"].to_numpy(),
-                     size_unit="M", source=str(path),
-                     extra=rows[["size_name"] + ([baseline] if baseline else [])]
-                     .reset_index(drop=True), baseline_column=baseline)
+    if rows.empty:
+        return None
+    table = load_gain_table(rows.reset_index(drop=True))  # the baseline's accuracy bounds it
+    table.source = str(path)
+    return table
 
 
 def interval_at(table: GainTable | None, target_m: float, method: str) -> dict | None:
