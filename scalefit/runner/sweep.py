@@ -337,8 +337,9 @@ def _finetune(base: _Base, cfg: RunConfig, ref: Reference, method: str,
         tic = time.perf_counter()
         evals = {s: evaluate(student, base.task, held_out, cfg.train, ref, teacher=teacher)
                  for s, held_out in base.splits.items()}
+        eval_seconds = time.perf_counter() - tic
         for st in stats:
-            st.eval_seconds = time.perf_counter() - tic
+            st.eval_seconds = eval_seconds
         return [{"state": _trained_state(student, cfg, i), "stats": asdict(st),
                  "result": {s: asdict(e[i]) for s, e in evals.items()}}
                 for i, st in enumerate(stats)]
