@@ -33,10 +33,11 @@ class Regions:
 
 @dataclass
 class Evaluation:
-    """One model on one split (``seconds``: of the evaluation it was part of, all models). ``correct`` is per problem: 0/1 greedy, or the share of the k
-    samples that are right (avg@k); ``accuracy`` and ``se`` (pp) are over it. Length, entropy
-    and divergence are along the greedy rollouts; entropy, divergence (JSD_0.5 between the
-    teacher with the reference and the model) and ``div_regions`` only for a student."""
+    """One model on one split (``seconds``: of the evaluation it was part of, all models).
+    ``correct`` is per problem: 0/1 greedy, or the share of the k samples that are right
+    (avg@k); ``accuracy`` and ``se`` (pp) are over it. Length, entropy and divergence are along
+    the greedy rollouts; entropy, divergence (JSD_0.5 between the teacher with the reference and
+    the model) and ``div_regions`` only for a student."""
 
     accuracy: float
     se: float
